@@ -17,7 +17,7 @@ __all__ = ["COURSE_API", "__version__", "is_course_package", "project_url"]
 
 def is_course_package(min_api: int = COURSE_API) -> bool:
     """True: this is the course's package (not the PyPI namesake) with at least `min_api`."""
-    return COURSE_API >= min_api
+    return min_api <= COURSE_API
 
 
 def project_url() -> str:

@@ -194,7 +194,9 @@ _NIH_CITATION = (
     "Database and Benchmarks on Weakly-Supervised Classification and Localization of Common "
     "Thorax Diseases. CVPR 2017. Images courtesy of the NIH Clinical Center."
 )
-_MUSIC21_CREDIT = "Distributed with music21 (Cuthbert & Ariza, ISMIR 2010) with the encoders' permission."
+_MUSIC21_CREDIT = (
+    "Distributed with music21 (Cuthbert & Ariza, ISMIR 2010) with the encoders' permission."
+)
 
 _REGISTRY: dict[str, Dataset] = {}
 
@@ -215,7 +217,9 @@ def register(dataset: Dataset, *, replace: bool = False) -> Dataset:
         raise ValueError(f"A dataset named {dataset.name!r} is already registered.")
     for f in dataset.files:
         if f.sha256 is not None and not _HEX64.fullmatch(f.sha256):
-            raise ValueError(f"{dataset.name}/{f.filename}: sha256 must be 64 lower-case hex digits.")
+            raise ValueError(
+                f"{dataset.name}/{f.filename}: sha256 must be 64 lower-case hex digits."
+            )
         _check_filename(f.filename)
     _REGISTRY[dataset.name] = dataset
     return dataset
@@ -605,7 +609,9 @@ def fetch(
         files = tuple(f for f in entry.files if f.filename == member)
         if not files:
             known = ", ".join(f.filename for f in entry.files)
-            raise UnknownDatasetError(f"Dataset {name!r} has no file {member!r}. Its files: {known}.")
+            raise UnknownDatasetError(
+                f"Dataset {name!r} has no file {member!r}. Its files: {known}."
+            )
     if sha256 is not None:
         if len(files) != 1:
             raise ValueError(
@@ -816,8 +822,7 @@ def _download_one(
             attempt += 1
             if attempt > retries:
                 raise DownloadError(
-                    f"Could not download {url} ({attempt} attempts; last error: {reason}). "
-                    f"{hint}"
+                    f"Could not download {url} ({attempt} attempts; last error: {reason}). {hint}"
                 )
             delay = max(backoff * 2 ** (attempt - 1), retry_after)
             log.info("Download of %s failed (%s); retry %d in %.1f s", url, reason, attempt, delay)
