@@ -1,0 +1,344 @@
+"""mitdeeplearning.data: real downloads from a local HTTP server, the cache, and the registry."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from mitdeeplearning import data
+
+FAST = {"backoff": 0.01, "progress": False}
+PAYLOAD = os.urandom(300_000) + b"end"
+DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def clean_registry(monkeypatch):
+    """Entries a test registers disappear after it."""
+    monkeypatch.setattr(data, "_REGISTRY", dict(data._REGISTRY))
+
+
+def leftovers(root: Path) -> list[str]:
+    """Files in the cache other than lock files: what a reader could see."""
+    if not root.exists():
+        return []
+    return sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.suffix != ".lock"
+    )
+
+
+# ## Downloads and the cache -------------------------------------------------------------------
+
+
+def test_download_then_cache_hit_makes_no_request(server, cache):
+    url = server.add("/tunes.abc", PAYLOAD)
+    path = data.fetch(url, sha256=DIGEST, **FAST)
+    assert path.read_bytes() == PAYLOAD
+    assert path.is_relative_to(cache)
+    assert server.count("/tunes.abc") == 1
+
+    again = data.fetch(url, sha256=DIGEST, **FAST)
+    assert again == path
+    assert server.count("/tunes.abc") == 1  # served from the cache
+    assert leftovers(cache) == sorted(
+        [str(path.relative_to(cache)), str(path.relative_to(cache)) + ".sha256"]
+    )
+
+
+def test_cache_dir_argument_beats_environment(server, cache, tmp_path):
+    url = server.add("/a.bin", PAYLOAD)
+    elsewhere = tmp_path / "elsewhere"
+    path = data.fetch(url, sha256=DIGEST, cache_dir=elsewhere, **FAST)
+    assert path.is_relative_to(elsewhere)
+    assert not cache.exists()
+
+
+def test_default_cache_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MITDL_DATA", str(tmp_path / "x"))
+    assert data.default_cache_dir() == tmp_path / "x"
+    monkeypatch.delenv("MITDL_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if sys.platform.startswith("linux"):
+        assert data.default_cache_dir() == tmp_path / "xdg" / "mitdeeplearning"
+
+
+def test_checksum_mismatch_raises_and_leaves_nothing(server, cache):
+    url = server.add("/bad.bin", PAYLOAD)
+    wrong = "0" * 64
+    with pytest.raises(data.ChecksumError) as info:
+        data.fetch(url, sha256=wrong, **FAST)
+    message = str(info.value)
+    assert url in message and wrong in message and DIGEST in message
+    assert (info.value.expected, info.value.actual) == (wrong, DIGEST)
+    assert leftovers(cache) == []
+
+
+def test_http_404_is_a_clear_error_without_retries(server, cache):
+    url = server.url("/missing.abc")
+    with pytest.raises(data.DownloadError, match=r"HTTP 404") as info:
+        data.fetch(url, sha256=DIGEST, **FAST)
+    assert url in str(info.value)
+    assert server.count("/missing.abc") == 1
+    assert leftovers(cache) == []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_connection_refused_says_how_to_get_the_file_by_hand(cache):
+    url = f"http://127.0.0.1:{free_port()}/tunes.abc"
+    with pytest.raises(data.DownloadError) as info:
+        data.fetch(url, sha256=DIGEST, retries=1, **FAST)
+    message = str(info.value)
+    expected_path = data._url_cache_path(cache, url)
+    assert "Connection refused" in message or "ConnectionRefusedError" in message
+    assert "2 attempts" in message
+    assert f"save it as {expected_path}" in message
+    assert DIGEST in message
+    assert leftovers(cache) == []
+
+
+@pytest.mark.parametrize("failure", ["drop", "short"])
+def test_broken_body_is_retried_then_fails_leaving_nothing(server, cache, failure):
+    url = server.add("/big.bin", PAYLOAD, failures=[failure] * 10, ranges=False)
+    with pytest.raises(data.DownloadError, match="3 attempts") as info:
+        data.fetch(url, sha256=DIGEST, retries=2, **FAST)
+    assert url in str(info.value)
+    assert server.count("/big.bin") == 3
+    assert leftovers(cache) == []
+
+
+@pytest.mark.parametrize("ranges", [True, False])
+def test_broken_body_then_success_resumes_or_restarts(server, cache, ranges):
+    url = server.add("/big.bin", PAYLOAD, failures=["short", "short"], ranges=ranges)
+    path = data.fetch(url, sha256=DIGEST, retries=3, **FAST)
+    assert path.read_bytes() == PAYLOAD
+    assert server.count("/big.bin") == 3
+    range_headers = [r for p, r in server.requests if p == "/big.bin"]
+    assert range_headers[0] is None  # a fresh download...
+    assert all(r and r.startswith("bytes=") for r in range_headers[1:])  # ...then resumes
+
+
+def test_transient_http_status_is_retried(server, cache):
+    url = server.add("/busy.bin", PAYLOAD, failures=[503, 500])
+    path = data.fetch(url, sha256=DIGEST, retries=2, **FAST)
+    assert path.read_bytes() == PAYLOAD
+    assert server.count("/busy.bin") == 3
+
+
+def test_mirrors_are_tried_in_order(server, cache):
+    good = server.add("/mirror.bin", PAYLOAD)
+    data.register(
+        data.Dataset(
+            name="test-mirrored",
+            title="t",
+            license="l",
+            citation="c",
+            homepage="h",
+            manual="m",
+            files=(data.RemoteFile("m.bin", (server.url("/gone.bin"), good), DIGEST),),
+        ),
+        replace=True,
+    )
+    path = data.fetch("test-mirrored", **FAST)
+    assert path.read_bytes() == PAYLOAD
+    assert server.count("/gone.bin") == 1 and server.count("/mirror.bin") == 1
+
+
+FETCH_IN_CHILD = textwrap.dedent(
+    """
+    import sys
+    from mitdeeplearning import data
+    path = data.fetch(sys.argv[1], sha256=sys.argv[2], progress=False)
+    print(path)
+    """
+)
+
+
+def test_two_processes_download_once_and_both_get_the_whole_file(server, cache):
+    url = server.add("/slow.bin", PAYLOAD, chunk_delay=0.1)  # ~0.5 s download
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", FETCH_IN_CHILD, url, DIGEST],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [child.communicate(timeout=60) for child in children]
+    for child, (out, err) in zip(children, results, strict=True):
+        assert child.returncode == 0, err
+    paths = {Path(out.strip()) for out, _ in results}
+    assert len(paths) == 1
+    assert paths.pop().read_bytes() == PAYLOAD
+    assert server.count("/slow.bin") == 1
+
+
+def test_reader_never_sees_a_partial_file(server, cache):
+    url = server.add("/slow.bin", PAYLOAD, chunk_delay=0.1)
+    child = subprocess.Popen([sys.executable, "-c", FETCH_IN_CHILD, url, DIGEST])
+    target = data._url_cache_path(cache, url)
+    deadline = time.monotonic() + 60
+    seen_sizes = set()
+    while child.poll() is None and time.monotonic() < deadline:
+        if target.exists():
+            seen_sizes.add(target.stat().st_size)
+        time.sleep(0.005)
+    assert child.wait(timeout=60) == 0
+    assert seen_sizes <= {len(PAYLOAD)}  # the name only ever holds the complete file
+    assert target.read_bytes() == PAYLOAD
+
+
+# ## URLs without a sha256 ---------------------------------------------------------------------
+
+
+def test_url_without_sha256_warns_records_and_verifies_later(server, cache):
+    url = server.add("/tofu.bin", PAYLOAD)
+    with pytest.warns(data.UnverifiedDownloadWarning, match=DIGEST):
+        path = data.fetch(url, **FAST)
+    record = path.with_name(path.name + ".sha256")
+    assert DIGEST in record.read_text()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a verified cache hit warns no more
+        assert data.fetch(url, **FAST).read_bytes() == PAYLOAD
+    assert server.count("/tofu.bin") == 1
+
+    # The file is damaged in the cache: the recorded digest catches it, and it is fetched again.
+    path.write_bytes(b"garbage")
+    assert data.fetch(url, **FAST).read_bytes() == PAYLOAD
+    assert server.count("/tofu.bin") == 2
+
+    # The server now serves something else: the recorded digest refuses it.
+    path.unlink()
+    server.routes["/tofu.bin"].content = b"something else"
+    with pytest.raises(data.ChecksumError, match=DIGEST):
+        data.fetch(url, **FAST)
+    assert not path.exists()
+
+
+def test_explicit_sha256_overrides_a_recorded_one(server, cache):
+    url = server.add("/v.bin", PAYLOAD)
+    with pytest.warns(data.UnverifiedDownloadWarning):
+        data.fetch(url, **FAST)
+    with pytest.raises(data.ChecksumError):
+        data.fetch(url, sha256="1" * 64, **FAST)
+
+
+def test_bad_sha256_argument_is_rejected_before_any_request(server, cache):
+    url = server.add("/x.bin", PAYLOAD)
+    with pytest.raises(ValueError, match="64 hex digits"):
+        data.fetch(url, sha256="abc", **FAST)
+    assert server.requests == []
+
+
+# ## The registry ------------------------------------------------------------------------------
+
+
+def make_entry(name: str, *files: data.RemoteFile, **extra) -> data.Dataset:
+    fields = dict(title="Test", license="MIT", citation="c", homepage="https://example.org",
+                  manual="Ask the instructor.")  # fmt: skip
+    fields.update(extra)
+    return data.register(data.Dataset(name=name, files=files, **fields), replace=True)
+
+
+def test_registry_name_downloads_into_its_folder(server, cache):
+    make_entry("test-single", data.RemoteFile("t.abc", (server.add("/t", PAYLOAD),), DIGEST))
+    path = data.fetch("test-single", **FAST)
+    assert path == cache / "test-single" / "t.abc"
+    assert path.read_bytes() == PAYLOAD
+    assert data.dataset_status("test-single") == "cached"
+
+
+def test_multi_file_dataset_returns_its_folder(server, cache):
+    other = b"second file"
+    make_entry(
+        "test-multi",
+        data.RemoteFile("a.bin", (server.add("/a", PAYLOAD),), DIGEST),
+        data.RemoteFile("b.bin", (server.add("/b", other),), hashlib.sha256(other).hexdigest()),
+    )
+    assert data.dataset_status("test-multi") == "not cached"
+    one = data.fetch("test-multi/b.bin", **FAST)
+    assert one.read_bytes() == other
+    assert data.dataset_status("test-multi") == "partial (1/2)"
+    folder = data.fetch("test-multi", **FAST)
+    assert folder == cache / "test-multi"
+    assert (folder / "a.bin").read_bytes() == PAYLOAD
+    assert server.count("/b") == 1
+    with pytest.raises(data.UnknownDatasetError, match="a.bin, b.bin"):
+        data.fetch("test-multi/c.bin", **FAST)
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(data.UnknownDatasetError) as info:
+        data.fetch("no-such-dataset")
+    for name in ("oneills1850", "mit-irish-tunes", "nih-chestxray14", "siim-acr-pneumothorax"):
+        assert name in str(info.value)
+
+
+def test_login_only_dataset_says_how_to_get_it():
+    with pytest.raises(data.ManualDownloadRequired) as info:
+        data.fetch("siim-acr-pneumothorax")
+    message = str(info.value)
+    assert "Kaggle" in message and "train-rle.csv" in message and "mitdl build siim" in message
+
+
+def test_manual_file_is_used_once_placed_by_hand(cache):
+    content = b"image,label\n"
+    digest = hashlib.sha256(content).hexdigest()
+    make_entry("test-manual", data.RemoteFile("labels.csv", sha256=digest))
+    target = cache / "test-manual" / "labels.csv"
+    with pytest.raises(data.ManualDownloadRequired, match=f"Save the file as {target}"):
+        data.fetch("test-manual")
+    target.write_bytes(b"wrong content")
+    with pytest.raises(data.ChecksumError, match=digest):
+        data.fetch("test-manual")
+    assert target.exists()  # a file the user placed is never deleted behind their back
+    target.write_bytes(content)
+    assert data.fetch("test-manual") == target
+
+
+def test_bundled_corpus_resolves_without_network():
+    pytest.importorskip("music21")
+    path = data.fetch("oneills1850")
+    assert path.is_dir() and len(list(path.glob("*.abc"))) > 30
+    assert data.dataset_status("oneills1850") == "bundled"
+
+
+def test_registry_entries_are_complete():
+    names = [d.name for d in data.datasets()]
+    assert names == sorted(names) and len(names) >= 8
+    for entry in data.datasets():
+        assert entry.license and entry.citation and entry.homepage and entry.manual, entry.name
+        assert entry.bundled or entry.files or entry.builder, entry.name
+        for f in entry.files:
+            assert all(u.startswith("https://") for u in f.urls), entry.name
+    essen = data.get_dataset("essen")
+    assert "non-commercial" in essen.license
+
+
+@pytest.mark.parametrize(
+    "bad", ["UPPER", "has space", "../x", ""], ids=["upper", "space", "dots", "empty"]
+)
+def test_register_rejects_bad_names(bad):
+    with pytest.raises(ValueError, match="not valid"):
+        make_entry(bad)
+
+
+def test_register_refuses_duplicates_unless_replaced():
+    make_entry("test-dup")
+    with pytest.raises(ValueError, match="already registered"):
+        data.register(data.get_dataset("test-dup"))
