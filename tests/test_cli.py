@@ -45,7 +45,8 @@ NO_TF = textwrap.dedent(
     "stmt",
     [
         "import mitdeeplearning",
-        "from mitdeeplearning import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass",
+        "import contextlib\nfrom mitdeeplearning import cli\n"
+        "with contextlib.suppress(SystemExit):\n    cli.main(['--help'])",
         "from mitdeeplearning import cli\ncli.main(['datasets'])",
     ],
     ids=["import", "help", "datasets"],

@@ -179,7 +179,7 @@ def test_two_processes_download_once_and_both_get_the_whole_file(server, cache):
         for _ in range(2)
     ]
     results = [child.communicate(timeout=60) for child in children]
-    for child, (out, err) in zip(children, results, strict=True):
+    for child, (_, err) in zip(children, results, strict=True):
         assert child.returncode == 0, err
     paths = {Path(out.strip()) for out, _ in results}
     assert len(paths) == 1
