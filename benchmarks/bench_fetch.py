@@ -52,9 +52,9 @@ def serve(payload: bytes) -> tuple[http.server.ThreadingHTTPServer, str]:
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/payload.bin"
 
 
-def timed(fn) -> float:
+def timed(fn, *args, **kwargs) -> float:
     start = time.perf_counter()
-    fn()
+    fn(*args, **kwargs)
     return time.perf_counter() - start
 
 
@@ -76,13 +76,13 @@ def main() -> None:
     }
     try:
         for i in range(args.repeats):
-            target = work / f"plain-{i}.bin"
-            times["urlretrieve"].append(timed(lambda: urllib.request.urlretrieve(url, target)))
-            cache = work / f"cache-{i}"
-            fetch = lambda: data.fetch(url, sha256=digest, cache_dir=cache, progress=False)  # noqa: E731
-            times["fetch_cold"].append(timed(fetch))
-            times["fetch_warm"].append(timed(fetch))
-            times["sha256_only"].append(timed(lambda: data.sha256_file(target)))
+            target, cache = work / f"plain-{i}.bin", work / f"cache-{i}"
+            times["urlretrieve"].append(timed(urllib.request.urlretrieve, url, target))
+            fetch_args = (data.fetch, url)
+            fetch_kwargs = {"sha256": digest, "cache_dir": cache, "progress": False}
+            times["fetch_cold"].append(timed(*fetch_args, **fetch_kwargs))
+            times["fetch_warm"].append(timed(*fetch_args, **fetch_kwargs))
+            times["sha256_only"].append(timed(data.sha256_file, target))
             assert data.fetch(url, sha256=digest, cache_dir=cache).read_bytes() == payload
             shutil.rmtree(cache)
             target.unlink()
@@ -91,13 +91,14 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     med = {k: statistics.median(v) for k, v in times.items()}
+    machine = f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}"
     print(
         json.dumps(
             {
                 "benchmark": "fetch",
                 "mb": args.mb,
                 "repeats": args.repeats,
-                "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}",
+                "machine": machine,
                 "median_s": {k: round(v, 4) for k, v in med.items()},
                 "cold_vs_urlretrieve": round(med["fetch_cold"] / med["urlretrieve"], 3),
                 "warm_vs_urlretrieve": round(med["fetch_warm"] / med["urlretrieve"], 4),

@@ -592,8 +592,9 @@ def fetch(
     root = _cache_root(cache_dir)
 
     if _is_url(name_or_url):
-        remote = RemoteFile(_url_cache_path(root, name_or_url).name, (name_or_url,), sha256)
-        return _fetch_file(remote, _url_cache_path(root, name_or_url), **options)
+        dest = _url_cache_path(root, name_or_url)
+        remote = RemoteFile(dest.name.partition("-")[2], (name_or_url,), sha256)
+        return _fetch_file(remote, dest, **options)
 
     name, _, member = name_or_url.partition("/")
     entry = get_dataset(name)
@@ -722,7 +723,7 @@ def _download(
                 out.truncate()
                 try:
                     digest = _download_one(
-                        url, out, label=dest.name, size=remote.size, progress=progress,
+                        url, out, label=remote.filename, size=remote.size, progress=progress,
                         retries=retries, timeout=timeout, backoff=backoff, hint=hint,
                     )  # fmt: skip
                 except DownloadError as exc:
@@ -776,7 +777,7 @@ def _download_one(
     attempt = 0
     with tqdm(
         total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-        disable=not progress, leave=False,
+        disable=not progress, leave=True,
     ) as bar:  # fmt: skip
         while True:
             retry_after = 0.0
@@ -801,6 +802,7 @@ def _download_one(
                     total = written + int(length) if length and length.isdigit() else None
                     if total is not None:
                         bar.total = total
+                        bar.refresh()
                     while chunk := response.read(_CHUNK):
                         _write(out, chunk, label)
                         hasher.update(chunk)

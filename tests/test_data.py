@@ -342,3 +342,29 @@ def test_register_refuses_duplicates_unless_replaced():
     make_entry("test-dup")
     with pytest.raises(ValueError, match="already registered"):
         data.register(data.get_dataset("test-dup"))
+
+
+def test_stalled_server_times_out_and_is_retried(server, cache):
+    url = server.add("/stall.bin", PAYLOAD, chunk_delay=2.0)  # 2 s between chunks
+    start = time.monotonic()
+    with pytest.raises(data.DownloadError, match="2 attempts.*timed out"):
+        data.fetch(url, sha256=DIGEST, retries=1, timeout=0.2, **FAST)
+    assert time.monotonic() - start < 10
+    assert leftovers(cache) == []
+
+
+def test_progress_bar_is_silent_under_ci_and_on_request(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    assert data._progress_enabled(None) is False
+    assert data._progress_enabled(True) is True
+    monkeypatch.delenv("CI")
+    monkeypatch.setitem(sys.modules, "ipykernel", object())  # running inside a notebook
+    assert data._progress_enabled(None) is True
+    assert data._progress_enabled(False) is False
+
+
+def test_progress_bar_reports_bytes(server, cache, capsys):
+    url = server.add("/p.bin", PAYLOAD)
+    data.fetch(url, sha256=DIGEST, progress=True, backoff=0.01)
+    err = capsys.readouterr().err
+    assert "p.bin" in err and "293k" in err.replace("K", "k")
