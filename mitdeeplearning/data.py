@@ -739,6 +739,10 @@ def _download(
                 break
             else:
                 raise error  # type: ignore[misc]
+        # mkstemp makes the file private (0600); a shared course cache needs the usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, dest)
         return digest
     finally:

@@ -368,3 +368,13 @@ def test_progress_bar_reports_bytes(server, cache, capsys):
     data.fetch(url, sha256=DIGEST, progress=True, backoff=0.01)
     err = capsys.readouterr().err
     assert "p.bin" in err and "293k" in err.replace("K", "k")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+def test_cached_files_are_readable_by_the_course_not_private(server, cache):
+    old = os.umask(0o022)
+    try:
+        path = data.fetch(server.add("/m.bin", PAYLOAD), sha256=DIGEST, **FAST)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

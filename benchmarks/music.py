@@ -1,0 +1,209 @@
+"""Lab 1's music model against the reference lab's, side by side on the same data and CPU.
+
+Both train on O'Neill's tunes (bundled with music21) with the same seeded 10% of tunes held
+out, and are scored on the same held-out windows:
+
+* reference (MIT 6.S191, 2020-2025): Embedding(256) → LSTM(1024, stateful) → Dense, batch 8,
+  100-character windows, Adam 5e-3, state never reset between unrelated windows, generation
+  by one eager model call per character;
+* ours: a stateless LSTM sized for a CPU, larger batches, Adam with gradient clipping, the
+  weights with the best held-out loss kept, and a compiled sampler that generates many tunes
+  at once.
+
+Prints one JSON line: training seconds, held-out bits/char over time (best and final), the
+time each model needs to reach the reference's best, generated characters per second (one tune,
+and 32 in parallel), and the share of generated tunes that `check_tune` accepts.
+
+    python benchmarks/music.py [--ref-iterations 1500] [--our-seconds 300] [--tunes 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from mitdeeplearning.music import (  # noqa: E402
+    CharVocab,
+    build_model,
+    check_tune,
+    generate,
+    load_tunes,
+    split_tunes,
+    train,
+)
+from mitdeeplearning.music.model import copy_weights  # noqa: E402
+
+# Ours: what the lab uses (kept in one place so the lab and the benchmark agree).
+from mitdeeplearning.music.train import LAB_CONFIG, evaluate_bits  # noqa: E402
+from mitdeeplearning.music.vocab import join_tunes  # noqa: E402
+
+
+def first_time_at_or_below(history: list[dict], target: float) -> float | None:
+    for entry in history:
+        if entry["val_bits"] is not None and entry["val_bits"] <= target:
+            return entry["seconds"]
+    return None
+
+
+def reference_generation_speed(model, vocab: CharVocab, n_chars: int) -> float:
+    """Characters per second the reference way: one eager call of a batch-1 stateful model."""
+    single = build_model(**{**model.config_for_saving}, batch_size=1, stateful=True)
+    copy_weights(model, single)
+    ids = tf.constant([vocab.encode("X:")])
+    for layer in single.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_states()
+    start = time.perf_counter()
+    out = []
+    for _ in range(n_chars):
+        logits = single(ids)[:, -1, :]
+        next_id = tf.random.categorical(logits, num_samples=1)[-1, 0].numpy()
+        ids = tf.constant([[next_id]])
+        out.append(next_id)
+    return n_chars / (time.perf_counter() - start)
+
+
+def share_valid(tunes: list[str]) -> tuple[float, dict]:
+    reasons: dict[str, int] = {}
+    valid = 0
+    for tune in tunes:
+        verdict = check_tune(tune)
+        valid += verdict.valid
+        if not verdict.valid:
+            key = verdict.reason.split(":")[0][:60]
+            reasons[key] = reasons.get(key, 0) + 1
+    top = dict(sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
+    return valid / len(tunes), top
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ref-iterations", type=int, default=1500)
+    parser.add_argument("--our-seconds", type=float, default=300.0)
+    parser.add_argument("--tunes", type=int, default=100, help="tunes generated per validity check")
+    parser.add_argument("--eval-tokens", type=int, default=30_000)
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args()
+    keras.utils.set_random_seed(0)
+
+    tunes = load_tunes("oneills1850")
+    train_tunes, val_tunes = split_tunes(tunes, 0.1, seed=0)
+    vocab = CharVocab.from_texts(tunes)
+    train_ids = vocab.encode(join_tunes(train_tunes))
+    val_ids = vocab.encode(join_tunes(val_tunes))
+    result: dict = {
+        "benchmark": "music",
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, TF {tf.__version__}",
+        "corpus": {
+            "tunes": len(tunes),
+            "train_chars": len(train_ids),
+            "val_chars": len(val_ids),
+            "vocab": len(vocab),
+            "eval_chars": args.eval_tokens,
+        },  # fmt: skip
+    }
+
+    ref_best = None
+    if not args.skip_reference:
+        ref = build_model(len(vocab), 256, 1024, batch_size=8, stateful=True, seed=0)
+        ref_run = train(
+            ref, train_ids, val_ids=val_ids, iterations=args.ref_iterations, seq_length=100,
+            batch_size=8, optimizer=keras.optimizers.Adam(5e-3), eval_every=100,
+            eval_tokens=args.eval_tokens, reset_state=False, keep_best=False, progress=False,
+        )  # fmt: skip
+        vals = [h["val_bits"] for h in ref_run.history]
+        ref_best = min(vals)
+        ref_tunes = generate(ref, vocab, num_tunes=args.tunes, temperature=1.0, seed=1)
+        ref_share, ref_reasons = share_valid(ref_tunes)
+        result["reference"] = {
+            "params": ref.count_params(),
+            "iterations": ref_run.iterations,
+            "train_seconds": ref_run.seconds,
+            "s_per_iteration": round(ref_run.seconds / ref_run.iterations, 3),
+            "best_val_bits": round(ref_best, 3),
+            "best_at_iteration": ref_run.history[vals.index(ref_best)]["iteration"],
+            "seconds_to_best": ref_run.history[vals.index(ref_best)]["seconds"],
+            "final_val_bits": round(vals[-1], 3),
+            "curve": [
+                (h["iteration"], h["seconds"], round(h["val_bits"], 3)) for h in ref_run.history
+            ],  # fmt: skip
+            "chars_per_s_one_tune": round(reference_generation_speed(ref, vocab, 300), 1),
+            "valid_share_t1.0": ref_share,
+            "invalid_reasons_t1.0": ref_reasons,
+        }
+
+    ours = build_model(len(vocab), LAB_CONFIG["embedding_dim"], LAB_CONFIG["rnn_units"], seed=0)
+    our_run = train(
+        ours, train_ids, val_ids=val_ids, iterations=10**6, max_seconds=args.our_seconds,
+        seq_length=LAB_CONFIG["seq_length"], batch_size=LAB_CONFIG["batch_size"],
+        learning_rate=LAB_CONFIG["learning_rate"], eval_every=25,
+        eval_tokens=args.eval_tokens, progress=False,
+    )  # fmt: skip
+    vals = [h["val_bits"] for h in our_run.history]
+    temperature = LAB_CONFIG["temperature"]
+
+    def chars_per_s(num_tunes: int) -> float:
+        generate(ours, vocab, num_tunes=num_tunes, max_length=50, stop=None, seed=0)  # trace
+        start = time.perf_counter()
+        out = generate(ours, vocab, num_tunes=num_tunes, max_length=2000, stop=None, seed=0)
+        return sum(len(t) for t in out) / (time.perf_counter() - start)
+
+    start = time.perf_counter()
+    our_tunes = generate(ours, vocab, num_tunes=args.tunes, temperature=temperature, seed=1)
+    gen_seconds = time.perf_counter() - start
+    share, reasons = share_valid(our_tunes)
+    share_t1, reasons_t1 = share_valid(
+        generate(ours, vocab, num_tunes=args.tunes, temperature=1.0, seed=1)
+    )
+    result["ours"] = {
+        "config": LAB_CONFIG,
+        "params": ours.count_params(),
+        "iterations": our_run.iterations,
+        "train_seconds": our_run.seconds,
+        "s_per_iteration": round(our_run.seconds / our_run.iterations, 3),
+        "best_val_bits": round(min(vals), 3),
+        "final_val_bits_after_keep_best": round(
+            evaluate_bits(ours, val_ids, LAB_CONFIG["seq_length"], args.eval_tokens), 3
+        ),
+        "curve": [
+            (h["iteration"], h["seconds"], round(h["val_bits"], 3)) for h in our_run.history[::4]
+        ],  # fmt: skip
+        "chars_per_s_one_tune": round(chars_per_s(1), 1),
+        "chars_per_s_32_tunes": round(chars_per_s(32), 1),
+        f"seconds_to_generate_{args.tunes}_tunes": round(gen_seconds, 2),
+        f"valid_share_t{temperature}": share,
+        f"invalid_reasons_t{temperature}": reasons,
+        "valid_share_t1.0": share_t1,
+        "invalid_reasons_t1.0": reasons_t1,
+        "example_tune": our_tunes[0],
+    }
+    if ref_best is not None:
+        ref = result["reference"]
+        ours_r = result["ours"]
+        ours_to_ref_best = first_time_at_or_below(our_run.history, ref_best)
+        ours_r["seconds_to_reference_best"] = ours_to_ref_best
+        result["ratios"] = {
+            "time_to_reference_best_ours_over_ref": None if ours_to_ref_best is None
+            else round(ours_to_ref_best / ref["seconds_to_best"], 3),
+            "best_bits_gap_after_our_seconds": round(ref_best - min(vals), 3),
+            "one_tune_chars_per_s_ours_over_ref": round(
+                ours_r["chars_per_s_one_tune"] / ref["chars_per_s_one_tune"], 1),
+            "32_tunes_chars_per_s_ours_over_ref_one": round(
+                ours_r["chars_per_s_32_tunes"] / ref["chars_per_s_one_tune"], 1),
+        }  # fmt: skip
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

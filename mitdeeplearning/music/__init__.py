@@ -1,0 +1,44 @@
+"""Lab 1's music: ABC folk tunes and MIDI melodies, vocabularies, an LSTM, sampling, and sound.
+
+Public names are imported lazily, so ``import mitdeeplearning.music`` stays cheap and only the
+parts you use load music21 or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "load_tunes": "abc",
+    "check_tune": "abc",
+    "TuneCheck": "abc",
+    "encode_midi": "midi",
+    "decode_notes": "midi",
+    "tune_to_midi": "audio",
+    "midi_to_wav": "audio",
+    "play": "audio",
+    "plot_piano_roll": "audio",
+    "CharVocab": "vocab",
+    "get_batch": "vocab",
+    "split_tunes": "vocab",
+    "make_dataset": "vocab",
+    "build_model": "model",
+    "train": "train",
+    "TrainResult": "train",
+    "generate": "generate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,490 @@
+"""Hear and see a tune: ABC text → MIDI → WAV audio, and piano rolls, with pip packages only.
+
+The reference lab turned ABC into sound with two apt packages (``abcmidi`` and ``timidity``);
+outside Colab they were missing and ``play_song`` silently did nothing. Here music21 turns ABC
+into MIDI and pretty_midi turns MIDI into samples, so sound works wherever ``pip install`` does,
+and every failure raises an error that says what went wrong::
+
+    >>> from mitdeeplearning.music import play, plot_piano_roll
+    >>> play(generated_tune)            # an IPython.display.Audio player  # doctest: +SKIP
+    >>> plot_piano_roll(generated_tune)                                    # doctest: +SKIP
+
+How MIDI becomes sound (`midi_to_wav`): with FluidSynth and a General MIDI SoundFont when
+pyfluidsynth is installed and can load the FluidSynth library (pretty_midi ships the small
+``TimGM6mb.sf2`` SoundFont), so instruments sound like instruments; otherwise with pretty_midi's
+own synthesiser, one decaying sine wave per note (drums are silent). Either way the audio is
+scaled to a peak of 0.9 and lasts as long as the MIDI file plus half a second for the last note
+to ring out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import numbers
+import os
+import re
+import tempfile
+import warnings
+import wave
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .midi import _atomic_output, _read_midi, _tokens_to_pretty_midi
+
+if TYPE_CHECKING:  # heavy modules are imported inside the functions, to keep imports cheap
+    import matplotlib.axes
+    import numpy as np
+    import pretty_midi
+    from IPython.display import Audio
+
+__all__ = ["midi_to_wav", "play", "plot_piano_roll", "tune_to_midi"]
+
+_MIDI_SUFFIXES = (".mid", ".midi")
+_PLAYABLE_SUFFIXES = (*_MIDI_SUFFIXES, ".abc", ".wav")
+# Seconds of audio kept after the MIDI file ends, for the last note's release.
+_TAIL_SECONDS = 0.5
+_PEAK = 0.9
+# Semitones of empty space drawn above and below the notes of a piano roll.
+_PITCH_MARGIN = 2
+_MIN_RATE, _MAX_RATE = 4_000, 192_000
+
+
+def tune_to_midi(text: str, midi_path: str | os.PathLike) -> Path:
+    """Turn one tune in ABC notation into a MIDI file, with music21.
+
+    Repeats are played out (``|: ... :|`` sounds twice). The file is written to a temporary file
+    beside ``midi_path`` and renamed into place, so a failure leaves nothing at ``midi_path``.
+
+    Parameters
+    ----------
+    text : str
+        One ABC tune: header lines (``X:``, ``T:``, ``M:``, ``L:``, ``K:``) then the notes.
+    midi_path : str or os.PathLike
+        Where to write the MIDI file; parent folders are created, an existing file replaced.
+
+    Returns
+    -------
+    pathlib.Path
+        ``midi_path``.
+
+    Raises
+    ------
+    ValueError
+        ``"Could not turn this tune ("<T: title>") into MIDI: <reason>"`` when music21 cannot
+        parse or write the tune (whatever it raised, with its warnings silenced), when the tune
+        has no notes, or when the text holds several tunes.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pretty_midi
+    >>> tune = "X:1\\nT:Scale\\nM:4/4\\nL:1/8\\nK:D\\nDEFG ABcd|\\n"
+    >>> path = tune_to_midi(tune, pathlib.Path(tempfile.mkdtemp()) / "scale.mid")
+    >>> [note.pitch for note in pretty_midi.PrettyMIDI(str(path)).instruments[0].notes]
+    [62, 64, 66, 67, 69, 71, 73, 74]
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be ABC notation as a str, got {type(text).__name__}")
+    title = _title(text)
+    named = f' ("{title}")' if title else ""
+
+    def failure(reason: str) -> ValueError:
+        return ValueError(f"Could not turn this tune{named} into MIDI: {reason}")
+
+    if not text.strip():
+        raise failure("the text is empty")
+    with _quiet():
+        import music21
+    try:
+        with _quiet():
+            # parseData, not parse: parse() would read a file if the text looked like a path.
+            score = music21.converter.parseData(text, format="abc")
+    except Exception as error:
+        raise failure(_describe(error)) from error
+
+    if isinstance(score, music21.stream.Opus):
+        tunes = list(score.scores)
+        if len(tunes) != 1:
+            raise failure(f"the text holds {len(tunes)} tunes; pass one tune at a time")
+        score = tunes[0]
+    if not score.flatten().notes:
+        raise failure("it has no notes")
+
+    midi_path = Path(midi_path)
+    with _atomic_output(midi_path) as partial:
+        try:
+            with _quiet():
+                score.write("midi", fp=str(partial))
+        except Exception as error:
+            raise failure(_describe(error)) from error
+    return midi_path
+
+
+def midi_to_wav(
+    midi_path: str | os.PathLike, wav_path: str | os.PathLike, *, fs: int = 16000
+) -> Path:
+    """Synthesise a MIDI file into a 16-bit mono WAV file.
+
+    Uses FluidSynth with pretty_midi's SoundFont when pyfluidsynth works, pretty_midi's sine-wave
+    synthesiser otherwise (see the module documentation). The audio is scaled to a peak of 0.9
+    and written to a temporary file beside ``wav_path``, then renamed into place.
+
+    Parameters
+    ----------
+    midi_path : str or os.PathLike
+        A MIDI file.
+    wav_path : str or os.PathLike
+        Where to write the WAV file; parent folders are created, an existing file replaced.
+    fs : int, default 16000
+        Sample rate in Hz, 4000-192000. 16 kHz keeps files small and is plenty for a melody.
+
+    Returns
+    -------
+    pathlib.Path
+        ``wav_path``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``midi_path`` does not exist.
+    ValueError
+        If the file is not a readable MIDI file, it has no notes, its audio is silent (e.g.
+        only drums, which the sine-wave synthesiser does not play), or ``fs`` is out of range.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, wave
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> midi = tune_to_midi("X:1\\nT:Scale\\nM:4/4\\nL:1/8\\nK:D\\nDEFG ABcd|\\n", folder / "a.mid")
+    >>> with wave.open(str(midi_to_wav(midi, folder / "a.wav", fs=8000))) as audio:
+    ...     audio.getframerate(), audio.getsampwidth(), audio.getnframes() / 8000
+    (8000, 2, 2.5)
+    """
+    _check_rate(fs)
+    samples = _render(_read_midi(midi_path), fs, midi_path)
+    return _write_wav(samples, fs, Path(wav_path))
+
+
+def play(tune_or_path: str | os.PathLike, *, fs: int = 16000) -> Audio:
+    """An audio player for a tune: ABC text, or a ``.mid``/``.midi``/``.abc``/``.wav`` file.
+
+    In a notebook, the returned object shows a player when it is the last value of a cell (or
+    is passed to ``IPython.display.display``). Intermediate files go to a temporary folder that
+    is removed before returning. Nothing fails silently: every problem raises.
+
+    Parameters
+    ----------
+    tune_or_path : str or os.PathLike
+        ABC text, or a path. A ``str`` is taken as a path when it is a single line ending in
+        ``.mid``, ``.midi``, ``.abc`` or ``.wav`` (any case), as ABC text otherwise.
+    fs : int, default 16000
+        Sample rate in Hz for synthesised audio. A ``.wav`` file plays at its own rate.
+
+    Returns
+    -------
+    IPython.display.Audio
+        The player; its ``data`` holds the audio as WAV bytes.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path does not exist.
+    ValueError
+        If the tune cannot be turned into MIDI or audio (see `tune_to_midi`, `midi_to_wav`), a
+        file is not what its suffix says, or a path has another suffix.
+
+    Examples
+    --------
+    >>> player = play("X:1\\nT:Scale\\nM:4/4\\nL:1/8\\nK:D\\nDEFG ABcd|\\n", fs=8000)
+    >>> player.data[:4]
+    b'RIFF'
+    """
+    from IPython.display import Audio
+
+    _check_rate(fs)
+    path = _as_path(tune_or_path)
+    if path is not None and path.suffix.lower() == ".wav":
+        samples, rate = _read_wav(path)
+        return Audio(data=samples, rate=rate, normalize=False)
+
+    with tempfile.TemporaryDirectory(prefix="mitdl-play-") as folder:
+        if path is None:
+            midi_path = tune_to_midi(tune_or_path, Path(folder) / "tune.mid")
+        elif path.suffix.lower() == ".abc":
+            midi_path = tune_to_midi(_read_text(path), Path(folder) / "tune.mid")
+        else:
+            midi_path = path
+        samples = _render(_read_midi(midi_path), fs, midi_path)
+    return Audio(data=samples, rate=fs, normalize=False)
+
+
+def plot_piano_roll(
+    source: str | os.PathLike | pretty_midi.PrettyMIDI | Sequence[tuple[int | str, float]],
+    *,
+    ax: matplotlib.axes.Axes | None = None,
+    fs: int = 100,
+    pitch_range: tuple[int, int] | None = None,
+    title: str | None = None,
+) -> matplotlib.axes.Axes:
+    """Draw a piano roll: time in seconds across, pitch up, brightness for loudness.
+
+    Drums are left out (their "pitches" name drums, not notes). The pitch axis is cropped to the
+    notes played plus two semitones either side and labelled with note names at each C (C4 is
+    middle C, MIDI 60), or at every pitch when the range spans less than an octave. Colours use
+    the perceptually uniform ``magma`` map (black is silence, brighter is louder).
+
+    Parameters
+    ----------
+    source : str, os.PathLike, pretty_midi.PrettyMIDI or list of (pitch, duration)
+        ABC text; a path to a ``.mid``, ``.midi`` or ``.abc`` file (a ``str`` counts as a path
+        when it is one line ending in one of those); a `pretty_midi.PrettyMIDI`; or tokens from
+        `~mitdeeplearning.music.encode_midi`, drawn at 120 quarter notes per minute.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new 10 x 3.5 inch figure when None.
+    fs : int, default 100
+        Columns of the piano roll per second.
+    pitch_range : (int, int), optional
+        Lowest and highest MIDI pitch to show, inclusive. Default: the notes played, +/- 2.
+    title : str, optional
+        Title of the plot. Default: the tune's ``T:`` title, or the file's name.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on; the roll is ``ax.images[0]``, an array of shape (pitches, columns).
+
+    Raises
+    ------
+    ValueError
+        If there are no pitched notes to draw, or an argument is out of range (see also
+        `tune_to_midi` for ABC text).
+
+    Examples
+    --------
+    >>> ax = plot_piano_roll([(60, 1.0), ("rest", 0.5), (64, 0.5), (67, 2.0)])
+    >>> [float(y) for y in ax.get_ylim()]  # C4 to G4, two semitones either side
+    [57.5, 69.5]
+    """
+    import matplotlib.pyplot as plt
+    import pretty_midi
+
+    if not (_is_int(fs) and fs > 0):
+        raise ValueError(f"fs must be a positive number of columns per second, got {fs!r}")
+    midi, default_title = _as_pretty_midi(source)
+    pitches = [n.pitch for i in midi.instruments if not i.is_drum for n in i.notes]
+    if not pitches:
+        raise ValueError("There is nothing to draw: no pitched (non-drum) notes")
+    if pitch_range is None:
+        low = max(0, min(pitches) - _PITCH_MARGIN)
+        high = min(127, max(pitches) + _PITCH_MARGIN)
+    else:
+        low, high = _check_pitch_range(pitch_range)
+
+    # (128, columns) summed velocities; drums are all zeros.
+    roll = midi.get_piano_roll(fs=fs)[low : high + 1]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 3.5))
+    ax.imshow(
+        roll,
+        origin="lower",
+        aspect="auto",
+        interpolation="nearest",
+        cmap="magma",
+        vmin=0,
+        vmax=max(float(roll.max()), 1.0),
+        extent=(0, roll.shape[1] / fs, low - 0.5, high + 0.5),
+    )
+    step = 1 if high - low < 12 else None
+    ticks = [p for p in range(low, high + 1) if step or p % 12 == 0]
+    ax.set_yticks(ticks, [pretty_midi.note_number_to_name(p) for p in ticks])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("pitch")
+    if title or default_title:
+        ax.set_title(title or default_title)
+    return ax
+
+
+# ## Helpers
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence music21: it prints "abcFormat: WARNING" lines and issues Python warnings."""
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _title(text: str) -> str | None:
+    """The first ``T:`` (title) field of ABC text, or None."""
+    match = re.search(r"^T:(.*)$", text, flags=re.MULTILINE)
+    return (match.group(1).strip() or None) if match else None
+
+
+def _describe(error: Exception) -> str:
+    reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    if "no active default note length" in reason:
+        # music21's most common complaint, about a tune without L: or M: before its notes
+        reason += " (the tune needs an L: (unit note length) or M: (meter) line before K:)"
+    return reason
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_rate(fs: object) -> None:
+    if not (_is_int(fs) and _MIN_RATE <= fs <= _MAX_RATE):
+        raise ValueError(f"fs must be a sample rate in Hz, {_MIN_RATE}-{_MAX_RATE}, got {fs!r}")
+
+
+def _check_pitch_range(pitch_range: object) -> tuple[int, int]:
+    if (
+        isinstance(pitch_range, Sequence)
+        and len(pitch_range) == 2
+        and all(_is_int(p) and 0 <= p <= 127 for p in pitch_range)
+        and pitch_range[0] <= pitch_range[1]
+    ):
+        return int(pitch_range[0]), int(pitch_range[1])
+    raise ValueError(
+        f"pitch_range must be (lowest, highest) MIDI pitches, 0 <= lowest <= highest <= 127, "
+        f"got {pitch_range!r}"
+    )
+
+
+def _as_path(source: object) -> Path | None:
+    """The path ``source`` names, or None when it is ABC text."""
+    if isinstance(source, os.PathLike):
+        path = Path(source)
+    elif (
+        isinstance(source, str)
+        and "\n" not in source
+        and source.strip().lower().endswith(_PLAYABLE_SUFFIXES)
+    ):
+        path = Path(source.strip())
+    elif isinstance(source, str):
+        return None
+    else:
+        raise TypeError(f"Expected ABC text or a path, got {type(source).__name__}")
+    if path.suffix.lower() not in _PLAYABLE_SUFFIXES:
+        raise ValueError(f"{path}: expected a file ending in {', '.join(_PLAYABLE_SUFFIXES)}")
+    if not path.exists():
+        raise FileNotFoundError(f"No such file: {path}")
+    return path
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:  # older ABC collections are often Latin-1
+        return data.decode("latin-1")
+
+
+def _soundfont() -> Path | None:
+    """pretty_midi's SoundFont when FluidSynth can use it, else None."""
+    try:
+        from pretty_midi import fluidsynth as pm_fluidsynth
+    except Exception:
+        return None
+    # pretty_midi sets this flag when `import fluidsynth` (pyfluidsynth, which loads the
+    # FluidSynth shared library) succeeded.
+    if not getattr(pm_fluidsynth, "_HAS_FLUIDSYNTH", False):
+        return None
+    name = getattr(pm_fluidsynth, "DEFAULT_SF2", "TimGM6mb.sf2")
+    soundfont = Path(pm_fluidsynth.__file__).with_name(name)
+    return soundfont if soundfont.is_file() else None
+
+
+def _render(midi: pretty_midi.PrettyMIDI, fs: int, source: object) -> np.ndarray:
+    """Mono float samples of shape (n,), peak 0.9, for a MIDI file that has notes."""
+    import numpy as np
+
+    if not any(instrument.notes for instrument in midi.instruments):
+        raise ValueError(f"{source} has no notes; there is nothing to play")
+    samples = None
+    soundfont = _soundfont()
+    if soundfont is not None:
+        try:
+            samples = midi.fluidsynth(fs=fs, synthesizer=str(soundfont), normalize=False)
+        except Exception as error:  # a broken FluidSynth install should not stop the music
+            warnings.warn(
+                f"FluidSynth failed ({error}); using pretty_midi's sine-wave synthesiser",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    if samples is None:
+        samples = midi.synthesize(fs=fs, normalize=False)
+    samples = np.asarray(samples, dtype=np.float64)
+    samples = samples[: math.ceil((midi.get_end_time() + _TAIL_SECONDS) * fs)]
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if not (peak > 0 and math.isfinite(peak)):
+        raise ValueError(
+            f"{source} is silent: it has no notes the synthesiser can play "
+            "(pretty_midi's sine-wave synthesiser does not play drums)"
+        )
+    return samples * (_PEAK / peak)
+
+
+def _write_wav(samples: np.ndarray, fs: int, wav_path: Path) -> Path:
+    """Write float samples in [-1, 1] as 16-bit little-endian mono PCM."""
+    import numpy as np
+
+    pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    with _atomic_output(wav_path) as partial, wave.open(str(partial), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(fs)
+        out.writeframes(pcm.tobytes())
+    return wav_path
+
+
+def _read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Samples in [-1, 1] (shape (n,) or (channels, n)) and the rate of a PCM WAV file."""
+    import numpy as np
+
+    try:
+        with wave.open(str(path), "rb") as audio:
+            channels, width = audio.getnchannels(), audio.getsampwidth()
+            rate, frames = audio.getframerate(), audio.readframes(audio.getnframes())
+    except (wave.Error, EOFError) as error:
+        raise ValueError(f"{path} is not a readable PCM WAV file ({error})") from error
+    if width == 1:  # 8-bit WAV is unsigned
+        samples = (np.frombuffer(frames, np.uint8).astype(np.float64) - 128) / 128
+    elif width in (2, 3, 4):
+        # Put each little-endian sample in the high bytes of an int32, so 16-, 24- and 32-bit
+        # samples all read as fractions of 2**31 with their sign intact.
+        padded = np.zeros((len(frames) // width, 4), np.uint8)
+        padded[:, 4 - width :] = np.frombuffer(frames, np.uint8).reshape(-1, width)
+        samples = padded.view("<i4").ravel().astype(np.float64) / 2.0**31
+    else:
+        raise ValueError(f"{path}: {8 * width}-bit samples are not supported")
+    if samples.size == 0:
+        raise ValueError(f"{path} holds no audio")
+    samples = samples[: samples.size - samples.size % channels]
+    return (samples.reshape(-1, channels).T if channels > 1 else samples), rate
+
+
+def _as_pretty_midi(source: object) -> tuple[pretty_midi.PrettyMIDI, str | None]:
+    """A PrettyMIDI for any `plot_piano_roll` source, and a default title."""
+    import pretty_midi
+
+    if isinstance(source, pretty_midi.PrettyMIDI):
+        return source, None
+    if isinstance(source, Sequence) and not isinstance(source, str):
+        return _tokens_to_pretty_midi(source), None
+    path = _as_path(source)
+    if path is not None and path.suffix.lower() in _MIDI_SUFFIXES:
+        return _read_midi(path), path.name
+    if path is not None and path.suffix.lower() == ".wav":
+        raise ValueError(f"{path}: a WAV file has no notes to draw; pass its MIDI file")
+    text = _read_text(path) if path is not None else source
+    with tempfile.TemporaryDirectory(prefix="mitdl-roll-") as folder:
+        midi = _read_midi(tune_to_midi(text, Path(folder) / "tune.mid"))
+    return midi, _title(text) or (path.name if path else None)

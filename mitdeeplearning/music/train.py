@@ -1,0 +1,351 @@
+"""Training a sequence model with a custom `GradientTape` loop that a student can read.
+
+`train` draws random windows of the corpus, takes gradient steps with `model.train_step`,
+measures the held-out loss in bits per character every `eval_every` iterations, keeps the
+weights with the best held-out loss, and can checkpoint so that an interrupted run (a Colab
+disconnect) resumes where it stopped. It runs under any `tf.distribute` strategy: one GPU,
+several, or a TPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import sys
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .model import (
+    build_model,
+    copy_weights,
+    recurrent_layers,
+    reset_states,
+    sequence_loss,
+    train_step,
+)
+from .vocab import eval_windows, make_dataset
+
+log = logging.getLogger(__name__)
+
+LN2 = math.log(2.0)
+
+#: The lab's model and training settings, sized for a 2-core CPU (benchmarks/music.py measures
+#: them against the reference lab's).
+LAB_CONFIG = {
+    "embedding_dim": 64,
+    "rnn_units": 512,
+    "seq_length": 100,
+    "batch_size": 64,
+    "learning_rate": 5e-3,
+    "temperature": 0.8,
+}
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` did. `history` has one dict per evaluation."""
+
+    history: list[dict]
+    iterations: int
+    seconds: float
+    best_val_bits: float | None
+    best_iteration: int | None
+    stopped: str
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+
+def evaluate_bits(model: keras.Model, ids: np.ndarray, seq_length: int = 100,
+                  max_tokens: int | None = 50_000, batch_size: int = 64) -> float:  # fmt: skip
+    """Mean next-token cross-entropy of `model` on `ids`, in bits per token.
+
+    The held-out text is cut into consecutive windows of `seq_length`, each read from a zero
+    state (as in training). A stateful model is evaluated through a stateless copy.
+    """
+    scorer = _stateless_view(model)
+    x, y = eval_windows(ids, seq_length, max_tokens)
+    total, count = 0.0, 0
+    forward = _forward_fn(scorer)
+    for i in range(0, len(x), batch_size):
+        losses = sequence_loss(y[i : i + batch_size], forward(x[i : i + batch_size]))
+        total += float(np.sum(losses))
+        count += len(losses)
+    return total / count / LN2
+
+
+# Per-model caches, kept outside the models: an attribute set on a Keras model would be
+# tracked as part of it (a twin model's weights would become the model's own).
+_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_TWINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _forward_fn(model):
+    if model not in _FORWARD:
+        _FORWARD[model] = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec([None, None], tf.int32)],
+        )
+    return _FORWARD[model]
+
+
+def _stateless_view(model: keras.Model) -> keras.Model:
+    if not any(layer.stateful for layer in recurrent_layers(model)):
+        return model
+    if model not in _TWINS:
+        _TWINS[model] = build_model(**model.config_for_saving)
+    copy_weights(model, _TWINS[model])
+    return _TWINS[model]
+
+
+class _LivePlot:
+    """Loss curves redrawn in place in a notebook (one figure, updated at each evaluation)."""
+
+    def __init__(self) -> None:
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        self.plt = plt
+        self.fig, self.ax = plt.subplots(figsize=(7, 3.5))
+        plt.close(self.fig)  # shown through the display handle only
+        self.handle = display(self.fig, display_id=True)
+
+    def update(self, history: list[dict]) -> None:
+        ax = self.ax
+        ax.clear()
+        its = [h["iteration"] for h in history]
+        ax.plot(its, [h["train_bits"] for h in history], label="training")
+        val = [(h["iteration"], h["val_bits"]) for h in history if h.get("val_bits") is not None]
+        if val:
+            ax.plot(*zip(*val, strict=True), label="held out")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("loss (bits per character)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        self.handle.update(self.fig)
+
+
+def train(
+    model: keras.Model,
+    train_ids: np.ndarray,
+    *,
+    val_ids: np.ndarray | None = None,
+    iterations: int = 2000,
+    seq_length: int = 100,
+    batch_size: int = 64,
+    learning_rate: float = 3e-3,
+    optimizer: keras.optimizers.Optimizer | None = None,
+    eval_every: int = 100,
+    eval_tokens: int | None = 50_000,
+    max_seconds: float | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+    keep_best: bool = True,
+    reset_state: bool = True,
+    seed: int = 0,
+    progress: bool | None = None,
+    live_plot: bool | None = None,
+    callback: Callable[[dict], None] | None = None,
+) -> TrainResult:
+    """Train `model` to predict the next token of `train_ids`.
+
+    Parameters
+    ----------
+    model : keras.Model
+        From `build_model`; under a `strategy`, built inside ``strategy.scope()``.
+    train_ids, val_ids : int arrays, shape (n,)
+        Encoded training and held-out text (split by tune: see `split_tunes`).
+    iterations : int
+        Gradient steps to take in total (a resumed run counts the steps already taken).
+    seq_length, batch_size : int
+        Window length and number of windows per step (the global batch under a strategy).
+    learning_rate : float
+        For the default optimizer, Adam with gradient clipping at norm 1.
+    optimizer : keras optimizer, optional
+        Used instead of the default.
+    eval_every : int
+        Iterations between held-out evaluations (and checkpoints).
+    eval_tokens : int, optional
+        Evaluate on at most this many held-out tokens (None: all of them).
+    max_seconds : float, optional
+        Stop once this much training time (evaluation excluded) has passed.
+    checkpoint_dir : path, optional
+        Save a checkpoint at every evaluation and resume from the latest one found there.
+    strategy : tf.distribute.Strategy, optional
+        Spread each batch over the strategy's replicas.
+    keep_best : bool
+        End with the weights of the best held-out loss, so a longer run never ends worse.
+    reset_state : bool
+        Zero a stateful model's state before every batch: its windows are unrelated.
+    seed : int
+        Seeds the windows drawn.
+    progress, live_plot : bool, optional
+        A progress bar, and loss curves redrawn in place; by default both in a notebook, the
+        bar alone on a terminal, neither under ``$CI``.
+    callback : callable, optional
+        Called with each history entry.
+
+    Returns
+    -------
+    TrainResult
+    """
+    if iterations < 1 or eval_every < 1:
+        raise ValueError(f"iterations={iterations} and eval_every={eval_every} must be >= 1.")
+    strategy = strategy or tf.distribute.get_strategy()
+    if strategy is not tf.distribute.get_strategy() and not all(
+        strategy.extended.variable_created_in_scope(getattr(v, "value", v)) for v in model.weights
+    ):
+        raise ValueError("Build the model inside `with strategy.scope():` to train it there.")
+    if batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(
+            f"batch_size={batch_size} must divide evenly among "
+            f"{strategy.num_replicas_in_sync} replicas."
+        )
+    in_notebook = "ipykernel" in sys.modules and not os.environ.get("CI")
+    if progress is None:
+        progress = in_notebook or (sys.stderr.isatty() and not os.environ.get("CI"))
+    if live_plot is None:
+        live_plot = in_notebook
+
+    with strategy.scope():
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=1.0)
+        optimizer.build(model.trainable_variables)
+    done_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")  # a counter
+
+    history: list[dict] = []
+    best_bits, best_iteration, best_weights = math.inf, None, None
+    manager = None
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir)
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, iteration=done_steps)
+        manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=2)
+        if manager.latest_checkpoint:
+            ckpt.restore(manager.latest_checkpoint).expect_partial()
+            state = json.loads((checkpoint_dir / "history.json").read_text())
+            history = state["history"]
+            if (
+                state.get("best_iteration") is not None
+                and (checkpoint_dir / "best.weights.h5").exists()
+            ):
+                best_bits, best_iteration = state["best_val_bits"], state["best_iteration"]
+                best_weights = _load_weights_copy(model, checkpoint_dir / "best.weights.h5")
+            log.info("Resumed from iteration %d (%s)", int(done_steps), manager.latest_checkpoint)
+
+    start_iteration = int(done_steps)
+    dataset = make_dataset(
+        train_ids, seq_length, batch_size, seed=seed * 1_000_003 + start_iteration
+    )
+    batches = iter(strategy.experimental_distribute_dataset(dataset))
+
+    @tf.function
+    def distributed_step(x, y):
+        per_replica = strategy.run(train_step, args=(model, optimizer, x, y))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    stateful = any(layer.stateful for layer in recurrent_layers(model))
+    plot = _LivePlot() if live_plot else None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=iterations, initial=start_iteration, disable=not progress, unit="it",
+               desc="training")  # fmt: skip
+    train_seconds = history[-1]["seconds"] if history else 0.0
+    window_losses: list[float] = []
+    stopped = "iterations"
+    iteration = start_iteration
+    try:
+        while iteration < iterations:
+            tic = time.perf_counter()
+            if stateful and reset_state:
+                reset_states(model)
+            x, y = next(batches)
+            loss = float(distributed_step(x, y))
+            train_seconds += time.perf_counter() - tic
+            if not math.isfinite(loss):
+                stopped = "the loss became NaN or infinite: lower the learning rate"
+                log.warning("Stopping: %s (iteration %d)", stopped, iteration)
+                break
+            window_losses.append(loss)
+            iteration += 1
+            done_steps.assign(iteration)
+            bar.update(1)
+            out_of_time = max_seconds is not None and train_seconds >= max_seconds
+            if iteration % eval_every == 0 or iteration == iterations or out_of_time:
+                entry = {
+                    "iteration": iteration,
+                    "seconds": round(train_seconds, 3),
+                    "train_bits": float(np.mean(window_losses)) / LN2,
+                    "val_bits": None,
+                }
+                window_losses = []
+                if val_ids is not None:
+                    entry["val_bits"] = evaluate_bits(model, val_ids, seq_length, eval_tokens)
+                    if entry["val_bits"] < best_bits:
+                        best_bits, best_iteration = entry["val_bits"], iteration
+                        best_weights = (
+                            [w.copy() for w in model.get_weights()] if keep_best else None
+                        )
+                        if manager is not None:
+                            model.save_weights(checkpoint_dir / "best.weights.h5")
+                history.append(entry)
+                bar.set_postfix(
+                    train=f"{entry['train_bits']:.3f}",
+                    val="-" if entry["val_bits"] is None else f"{entry['val_bits']:.3f}",
+                )
+                if manager is not None:
+                    manager.save(checkpoint_number=iteration)
+                    _write_state(checkpoint_dir, history, best_bits, best_iteration)
+                if plot is not None:
+                    plot.update(history)
+                if callback is not None:
+                    callback(entry)
+            if out_of_time:
+                stopped = f"max_seconds={max_seconds} reached"
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+        log.warning("Training interrupted at iteration %d", iteration)
+    finally:
+        bar.close()
+
+    if keep_best and best_weights is not None:
+        last = history[-1] if history else None
+        if last is None or last.get("val_bits") is None or last["val_bits"] > best_bits:
+            model.set_weights(best_weights)
+    return TrainResult(
+        history=history,
+        iterations=iteration,
+        seconds=round(train_seconds, 3),
+        best_val_bits=None if best_iteration is None else best_bits,
+        best_iteration=best_iteration,
+        stopped=stopped,
+    )
+
+
+def _write_state(folder: Path, history, best_bits, best_iteration) -> None:
+    state = {
+        "history": history,
+        "best_val_bits": None if best_iteration is None else best_bits,
+        "best_iteration": best_iteration,
+    }
+    tmp = folder / "history.json.tmp"
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, folder / "history.json")
+
+
+def _load_weights_copy(model: keras.Model, path: Path) -> list[np.ndarray]:
+    current = model.get_weights()
+    model.load_weights(path)
+    best = model.get_weights()
+    model.set_weights(current)
+    return best

@@ -1,0 +1,384 @@
+"""tune_to_midi, midi_to_wav, play and plot_piano_roll: ABC → MIDI → sound and pictures."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tempfile
+import wave
+
+import matplotlib
+import numpy as np
+import pretty_midi
+import pytest
+
+matplotlib.use("Agg")  # headless: no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+
+from mitdeeplearning.music import audio  # noqa: E402
+from mitdeeplearning.music.audio import midi_to_wav, play, plot_piano_roll, tune_to_midi  # noqa: E402
+from mitdeeplearning.music.midi import decode_notes  # noqa: E402
+
+REEL = """X:1
+T:Test Reel
+M:4/4
+L:1/8
+K:D
+|:DEFG ABcd|efge dcBA|DEFG ABcd|efdc d4:|
+"""
+# The reel's notes once, in D major (F and C sharp): D4 = 62 ... g = G5 = 79.
+REEL_PITCHES = [62, 64, 66, 67, 69, 71, 73, 74, 76, 78, 79, 76, 74, 73, 71, 69]
+REEL_PITCHES += [62, 64, 66, 67, 69, 71, 73, 74, 76, 78, 74, 73, 74]
+# 4 bars of 4/4 played twice at music21's default 120 quarter notes per minute.
+REEL_SECONDS = 16.0
+D4_HZ = 293.66
+
+SCALE = "X:2\nT:Scale\nM:4/4\nL:1/8\nK:C\nCDEF GABc|\n"  # C4 to C5 in 2 s
+
+
+def files_in(folder):
+    return sorted(p.name for p in folder.rglob("*") if p.is_file())
+
+
+def read_wav(source):
+    """(rate, sample width, channels, int16 samples) of a WAV file path or WAV bytes."""
+    handle = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+    with wave.open(handle) as w:
+        frames = w.readframes(w.getnframes())
+        return w.getframerate(), w.getsampwidth(), w.getnchannels(), np.frombuffer(frames, "<i2")
+
+
+@pytest.fixture
+def private_tmp(tmp_path, monkeypatch):
+    """Point tempfile at an empty folder, to see what the functions leave behind."""
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+# ## tune_to_midi
+
+
+def test_tune_to_midi_writes_the_notes_with_repeats_played_out(tmp_path):
+    path = tune_to_midi(REEL, tmp_path / "reel.mid")
+    assert path == tmp_path / "reel.mid"
+    song = pretty_midi.PrettyMIDI(str(path))
+    notes = [n for instrument in song.instruments for n in instrument.notes]
+    assert [n.pitch for n in notes] == REEL_PITCHES * 2
+    assert notes[0].start == 0.0 and notes[0].end == pytest.approx(0.25)  # an eighth at 120
+    assert song.get_end_time() == pytest.approx(REEL_SECONDS)
+    assert files_in(tmp_path) == ["reel.mid"]
+
+
+def test_tune_to_midi_creates_folders_and_replaces_a_file(tmp_path):
+    path = tmp_path / "deep" / "er" / "tune.mid"
+    tune_to_midi(REEL, path)
+    tune_to_midi(SCALE, path)
+    notes = pretty_midi.PrettyMIDI(str(path)).instruments[0].notes
+    assert [n.pitch for n in notes] == [60, 62, 64, 65, 67, 69, 71, 72]
+    assert files_in(tmp_path) == ["tune.mid"]
+
+
+def test_tune_to_midi_silences_music21_warnings(tmp_path, capsys):
+    # A lone sharp sign: music21 prints "abcFormat: WARNING ... assuming C" and carries on.
+    tune_to_midi("X:1\nT:W\nM:4/4\nL:1/8\nK:D\nDE^ FG|\n", tmp_path / "w.mid")
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert len(pretty_midi.PrettyMIDI(str(tmp_path / "w.mid")).instruments[0].notes) == 5
+
+
+BAD_TUNES = {
+    "empty": ("", "the text is empty"),
+    "blank": ("  \n\n", "the text is empty"),
+    "no L or M": ("X:1\nT:Headless\nK:D\nDEFG|", "needs an L: .* or M:"),
+    "prose": ("This is not a tune, just words.", "ABCHandlerException"),
+    "broken": ("X:1\nT:Broken\nM:4/4\nK:D\n|:[[[abc]]]((3 ^^^_ =|]:|", "Exception"),
+    "no notes": ("X:1\nT:Silence\nM:4/4\nL:1/8\nK:D\n", "it has no notes"),
+    "rests only": ("X:1\nT:Rests\nM:4/4\nL:1/8\nK:D\nz8|z8|\n", "it has no notes"),
+    "two tunes": (REEL + "\n" + SCALE, "holds 2 tunes"),
+}
+
+
+@pytest.mark.parametrize(("text", "reason"), BAD_TUNES.values(), ids=BAD_TUNES.keys())
+def test_bad_tunes_raise_value_error_naming_the_title(tmp_path, capsys, text, reason):
+    destination = tmp_path / "out" / "bad.mid"
+    with pytest.raises(
+        ValueError, match=f"^Could not turn this tune.* into MIDI: .*{reason}"
+    ) as raised:
+        tune_to_midi(text, destination)
+    if "\nT:" in text:
+        title = text.split("\nT:")[1].split("\n")[0]
+        assert f'this tune ("{title}")' in str(raised.value)
+    assert files_in(tmp_path) == []
+    assert capsys.readouterr().out == ""
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    import music21
+
+    def write_half_then_fail(self, fmt, fp):
+        with open(fp, "wb") as out:
+            out.write(b"MThd")
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(music21.stream.Score, "write", write_half_then_fail)
+    with pytest.raises(ValueError, match=r'"Test Reel"\) into MIDI: RuntimeError: disk on fire'):
+        tune_to_midi(REEL, tmp_path / "reel.mid")
+    assert files_in(tmp_path) == []
+
+
+def test_the_error_names_the_tune_title(tmp_path):
+    with pytest.raises(ValueError, match=r'this tune \("Headless"\) into MIDI'):
+        tune_to_midi("X:1\nT:Headless\nK:D\nDEFG|", tmp_path / "h.mid")
+
+
+def test_the_title_is_found_in_windows_line_endings(tmp_path):
+    text = "X:1\r\nT: Headless \r\nK:D\r\nDEFG|\r\n"
+    with pytest.raises(ValueError, match=r'this tune \("Headless"\) into MIDI'):
+        tune_to_midi(text, tmp_path / "h.mid")
+
+
+def test_tune_to_midi_wants_text(tmp_path):
+    with pytest.raises(TypeError, match="ABC notation as a str"):
+        tune_to_midi(b"X:1", tmp_path / "b.mid")
+
+
+def test_text_that_looks_like_a_path_is_not_read_as_a_file(tmp_path, monkeypatch):
+    (tmp_path / "tune.abc").write_text(REEL)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="Could not turn this tune"):
+        tune_to_midi("tune.abc", tmp_path / "x.mid")
+
+
+# ## midi_to_wav
+
+
+def test_midi_to_wav_writes_16_bit_mono_audio_as_long_as_the_tune(tmp_path):
+    midi = tune_to_midi(REEL, tmp_path / "reel.mid")
+    path = midi_to_wav(midi, tmp_path / "wav" / "reel.wav", fs=8000)
+    assert path == tmp_path / "wav" / "reel.wav"
+    rate, width, channels, samples = read_wav(path)
+    assert (rate, width, channels) == (8000, 2, 1)
+    assert len(samples) / rate == pytest.approx(REEL_SECONDS + 0.5, abs=0.01)
+    assert np.abs(samples).max() == pytest.approx(0.9 * 32767, rel=0.01)
+    first_note = samples[: rate // 4].astype(float)  # the first eighth note, D4
+    assert np.sqrt(np.mean(first_note**2)) > 0.05 * 32767
+    assert files_in(tmp_path / "wav") == ["reel.wav"]
+
+
+def test_the_first_note_sounds_at_its_pitch(tmp_path):
+    if audio._soundfont() is not None:
+        pytest.skip("FluidSynth's piano has strong overtones; the sine check is for the fallback")
+    midi = tune_to_midi(REEL, tmp_path / "reel.mid")
+    rate, _, _, samples = read_wav(midi_to_wav(midi, tmp_path / "reel.wav", fs=16000))
+    first_note = samples[: rate // 4].astype(float)  # 0.25 s: 4 Hz resolution
+    spectrum = np.abs(np.fft.rfft(first_note))
+    peak_hz = np.fft.rfftfreq(len(first_note), 1 / rate)[spectrum.argmax()]
+    assert peak_hz == pytest.approx(D4_HZ, abs=4)
+
+
+def test_midi_to_wav_plays_a_decoded_token_file(tmp_path):
+    midi = decode_notes([(69, 1.0), ("rest", 1.0), (72, 2.0)], tmp_path / "t.mid", tempo=60)
+    rate, _, _, samples = read_wav(midi_to_wav(midi, tmp_path / "t.wav", fs=8000))
+    assert len(samples) == (4 + 0.5) * rate
+    assert np.abs(samples[int(1.2 * rate) : int(1.8 * rate)]).max() == 0  # the rest is silent
+
+
+def test_midi_to_wav_falls_back_when_fluidsynth_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(audio, "_soundfont", lambda: None)
+    midi = tune_to_midi(SCALE, tmp_path / "s.mid")
+    rate, _, _, samples = read_wav(midi_to_wav(midi, tmp_path / "s.wav", fs=8000))
+    assert len(samples) == 2.5 * rate and np.abs(samples).max() > 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not a midi file", "is not a readable MIDI file"),
+        (b"", "is not a readable MIDI file"),
+        ("no instruments", "has no notes"),
+        ("drums only", "is silent"),
+    ],
+)
+def test_midi_to_wav_rejects_unplayable_files(tmp_path, content, message):
+    source = tmp_path / "in.mid"
+    if content == "no instruments":
+        pretty_midi.PrettyMIDI().write(str(source))
+    elif content == "drums only":
+        if audio._soundfont() is not None:
+            pytest.skip("FluidSynth plays drums")
+        song = pretty_midi.PrettyMIDI()
+        kit = pretty_midi.Instrument(0, is_drum=True)
+        kit.notes.append(pretty_midi.Note(100, 38, 0.0, 0.5))
+        song.instruments.append(kit)
+        song.write(str(source))
+    else:
+        source.write_bytes(content)
+    with pytest.raises(ValueError, match=f"in.mid {message}"):
+        midi_to_wav(source, tmp_path / "out" / "in.wav")
+    assert files_in(tmp_path) == ["in.mid"]
+
+
+@pytest.mark.parametrize("fs", [0, 100, 16000.0, True, 10**6])
+def test_midi_to_wav_checks_the_sample_rate(tmp_path, fs):
+    midi = tune_to_midi(SCALE, tmp_path / "s.mid")
+    with pytest.raises(ValueError, match="fs must be a sample rate in Hz"):
+        midi_to_wav(midi, tmp_path / "s.wav", fs=fs)
+    assert files_in(tmp_path) == ["s.mid"]
+
+
+# ## play
+
+
+def test_play_abc_text_returns_an_audio_player(private_tmp):
+    player = play(REEL, fs=8000)
+    assert type(player).__name__ == "Audio"
+    rate, width, channels, samples = read_wav(player.data)
+    assert (rate, width, channels) == (8000, 2, 1)
+    assert len(samples) / rate == pytest.approx(REEL_SECONDS + 0.5, abs=0.01)
+    assert np.abs(samples).max() > 0.8 * 32767
+    assert files_in(private_tmp) == [] and list(private_tmp.iterdir()) == []
+
+
+def test_play_files_of_every_kind(tmp_path, private_tmp):
+    abc = tmp_path / "scale.abc"
+    abc.write_text(SCALE)
+    midi = tune_to_midi(SCALE, tmp_path / "scale.mid")
+    wav = midi_to_wav(midi, tmp_path / "scale.wav", fs=11025)
+    upper = tmp_path / "SCALE.MID"
+    upper.write_bytes(midi.read_bytes())
+    played = {}
+    for source in [abc, str(abc), midi, str(midi), str(upper), wav, str(wav)]:
+        rate, _, _, samples = read_wav(play(source, fs=8000).data)
+        played[str(source)] = (rate, len(samples) / rate)
+    assert played[str(abc)] == played[str(midi)] == played[str(upper)] == (8000, 2.5)
+    assert played[str(wav)] == (11025, pytest.approx(2.5, abs=1e-3))  # plays at its own rate
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_play_a_wav_file_keeps_its_samples(tmp_path):
+    midi = tune_to_midi(SCALE, tmp_path / "scale.mid")
+    wav = midi_to_wav(midi, tmp_path / "scale.wav", fs=8000)
+    _, _, _, original = read_wav(wav)
+    _, _, _, played = read_wav(play(wav).data)
+    assert np.abs(original.astype(int) - played).max() <= 1
+
+
+def test_play_raises_instead_of_doing_nothing(tmp_path, private_tmp):
+    with pytest.raises(ValueError, match=r'Could not turn this tune \("Silence"\)'):
+        play("X:1\nT:Silence\nM:4/4\nL:1/8\nK:D\n")
+    with pytest.raises(FileNotFoundError, match="missing.mid"):
+        play(str(tmp_path / "missing.mid"))
+    (tmp_path / "notes.txt").write_text(SCALE)
+    with pytest.raises(ValueError, match="expected a file ending in .mid"):
+        play(tmp_path / "notes.txt")
+    (tmp_path / "fake.wav").write_text("RIFF? no.")
+    with pytest.raises(ValueError, match="fake.wav is not a readable PCM WAV file"):
+        play(tmp_path / "fake.wav")
+    with pytest.raises(TypeError, match="ABC text or a path"):
+        play(42)
+    assert list(private_tmp.iterdir()) == []
+
+
+# ## plot_piano_roll
+
+
+def test_piano_roll_of_abc_text(private_tmp):
+    ax = plot_piano_roll(REEL)
+    low, high = ax.get_ylim()
+    assert (low, high) == (62 - 2 - 0.5, 79 + 2 + 0.5)  # D4 to G5, two semitones either side
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["C4", "C5"]
+    assert ax.get_yticks().tolist() == [60, 72]
+    assert ax.get_xlim()[1] == pytest.approx(REEL_SECONDS)
+    assert ax.get_title() == "Test Reel"
+    image = ax.images[0]
+    assert image.get_cmap().name == "magma"
+    roll = np.asarray(image.get_array())
+    assert roll.shape == (high - low, 100 * REEL_SECONDS)
+    assert np.count_nonzero(roll.any(axis=1)) == len(set(REEL_PITCHES))  # one row per pitch
+    ax.figure.canvas.draw()
+    pixels = np.asarray(ax.figure.canvas.buffer_rgba())[..., :3]
+    assert (pixels.sum(axis=-1) > 600).sum() > 1000  # many bright (loud note) pixels
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_piano_roll_of_tokens_midi_files_and_pretty_midi(tmp_path):
+    tokens = [(60, 1.0), ("rest", 0.5), (64, 0.5), (67, 2.0)]
+    midi_path = decode_notes(tokens, tmp_path / "t.mid")
+    for source in [tokens, midi_path, str(midi_path), pretty_midi.PrettyMIDI(str(midi_path))]:
+        ax = plot_piano_roll(source)
+        assert ax.get_ylim() == (57.5, 69.5)
+        # every pitch labelled when the range is under an octave
+        assert ax.get_yticks().tolist() == list(range(58, 70))
+        assert "C4" in [t.get_text() for t in ax.get_yticklabels()]
+        assert ax.get_xlim()[1] == pytest.approx(2.0)  # 4 beats at 120 per minute
+        roll = np.asarray(ax.images[0].get_array())
+        assert roll[60 - 58, :50].min() > 0 and roll[60 - 58, 50:].max() == 0
+    assert plot_piano_roll(midi_path).get_title() == "t.mid"
+
+
+def test_piano_roll_options(tmp_path):
+    fig, ax = plt.subplots()
+    returned = plot_piano_roll(SCALE, ax=ax, fs=20, pitch_range=(48, 84), title="Mine")
+    assert returned is ax
+    assert ax.get_ylim() == (47.5, 84.5)
+    assert ax.get_yticks().tolist() == [48, 60, 72, 84]
+    assert ax.get_title() == "Mine"
+    assert np.asarray(ax.images[0].get_array()).shape == (37, 40)  # 2 s at 20 columns/s
+
+
+def test_piano_roll_leaves_out_drums(tmp_path):
+    song = pretty_midi.PrettyMIDI()
+    kit, flute = pretty_midi.Instrument(0, is_drum=True), pretty_midi.Instrument(73)
+    kit.notes.append(pretty_midi.Note(100, 36, 0.0, 1.0))
+    flute.notes.append(pretty_midi.Note(100, 72, 0.0, 1.0))
+    song.instruments += [kit, flute]
+    assert plot_piano_roll(song).get_ylim() == (69.5, 74.5)
+    song.instruments.remove(flute)
+    with pytest.raises(ValueError, match="no pitched"):
+        plot_piano_roll(song)
+
+
+@pytest.mark.parametrize(
+    ("source", "kwargs", "error", "message"),
+    [
+        ("X:1\nT:Silence\nM:4/4\nL:1/8\nK:D\n", {}, ValueError, "Could not turn this tune"),
+        ([(60, 1.0), (300, 1.0)], {}, ValueError, "token 1"),
+        (SCALE, {"pitch_range": (80, 60)}, ValueError, "pitch_range must be"),
+        (SCALE, {"pitch_range": (0, 128)}, ValueError, "pitch_range must be"),
+        (SCALE, {"fs": 0}, ValueError, "fs must be a positive"),
+        (3.5, {}, TypeError, "ABC text or a path"),
+    ],
+)
+def test_piano_roll_bad_input(source, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        plot_piano_roll(source, **kwargs)
+
+
+# ## Importing stays cheap
+
+
+def test_importing_the_modules_loads_no_heavy_library():
+    code = (
+        "import sys, mitdeeplearning.music.audio, mitdeeplearning.music.midi\n"
+        "print(sorted(m for m in ('music21', 'pretty_midi', 'matplotlib', 'IPython', 'numpy')"
+        " if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_package_exports_the_functions_lazily():
+    import mitdeeplearning.music as music
+
+    assert music.play is play and music.plot_piano_roll is plot_piano_roll
+    assert music.tune_to_midi is tune_to_midi and music.midi_to_wav is midi_to_wav

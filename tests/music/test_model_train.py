@@ -1,0 +1,169 @@
+"""The model, its training step (shared by the custom loop and fit), training, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mitdeeplearning.music import CharVocab, build_model, train
+from mitdeeplearning.music.model import load_model, save_model, train_step
+from mitdeeplearning.music.train import evaluate_bits
+from mitdeeplearning.music.vocab import join_tunes
+
+# A tiny corpus with a learnable pattern: a model that learns it beats the uniform 3-4 bits.
+TUNES = [f"X:{i}\nT:Scale {i}\nM:4/4\nK:D\n|:DEFG ABcd|edcB AGFE:|" for i in range(40)]
+VOCAB = CharVocab.from_texts(TUNES)
+IDS = VOCAB.encode(join_tunes(TUNES[:36]))
+VAL = VOCAB.encode(join_tunes(TUNES[36:]))
+SMALL = {"embedding_dim": 8, "rnn_units": 32}
+
+
+def test_model_output_shape_and_parameter_count():
+    model = build_model(len(VOCAB), 16, 32, seed=0)
+    logits = model(np.zeros((3, 11), np.int32))
+    assert tuple(logits.shape) == (3, 11, len(VOCAB))
+    v, e, u = len(VOCAB), 16, 32
+    assert model.count_params() == v * e + 4 * (u * (e + u) + u) + u * v + v
+
+
+def test_reference_sized_model_has_the_reference_parameter_count():
+    # MIT 6.S191 (2020-2025): Embedding(256) → LSTM(1024) → Dense, 83 characters: 5.35M.
+    model = build_model(83, 256, 1024, batch_size=8, stateful=True)
+    assert round(model.count_params() / 1e6, 2) == 5.35
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_cells_and_layers(cell):
+    model = build_model(len(VOCAB), 8, 16, cell=cell, num_layers=2, dropout=0.1)
+    assert tuple(model(np.zeros((2, 5), np.int32)).shape) == (2, 5, len(VOCAB))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"cell": "rnn"}, "cell="), ({"rnn_units": 0}, "rnn_units"), ({"stateful": True}, "batch")],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_model(10, **kwargs)
+
+
+def test_fit_and_the_custom_loop_take_the_same_step():
+    x = np.random.default_rng(0).integers(0, len(VOCAB), (4, 12)).astype(np.int32)
+    y = np.roll(x, -1, axis=1)
+    a = build_model(len(VOCAB), **SMALL, seed=1)
+    b = build_model(len(VOCAB), **SMALL, seed=2)
+    b.set_weights(a.get_weights())
+
+    opt_a = keras.optimizers.SGD(0.5)
+    tf.function(lambda x, y: train_step(a, opt_a, x, y))(x, y)  # the custom loop's step
+
+    b.compile(optimizer=keras.optimizers.SGD(0.5))
+    b.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)  # fit's step
+
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(w0, w1) for w0, w1 in zip(a.get_weights(), build_model(
+        len(VOCAB), **SMALL, seed=1).get_weights(), strict=True))  # fmt: skip  # it moved
+
+
+def test_training_learns_and_keeps_the_best_weights():
+    model = build_model(len(VOCAB), **SMALL, seed=0)
+    before = evaluate_bits(model, VAL, seq_length=20)
+    result = train(model, IDS, val_ids=VAL, iterations=120, seq_length=20, batch_size=16,
+                   learning_rate=1e-2, eval_every=40, progress=False)  # fmt: skip
+    assert result.iterations == 120 and result.stopped == "iterations"
+    assert [h["iteration"] for h in result.history] == [40, 80, 120]
+    assert before > 3.5  # about log2(vocab) untrained
+    assert result.best_val_bits < 1.5  # it learned the scale
+    after = evaluate_bits(model, VAL, seq_length=20)
+    assert after == pytest.approx(result.best_val_bits, abs=1e-4)  # best weights kept
+    assert result.seconds > 0
+
+
+def test_max_seconds_stops_early():
+    model = build_model(len(VOCAB), **SMALL, seed=0)
+    result = train(model, IDS, iterations=10**6, seq_length=20, batch_size=8,
+                   max_seconds=1.0, eval_every=10**6, progress=False)  # fmt: skip
+    assert result.stopped.startswith("max_seconds")
+    assert 1.0 <= result.seconds < 30 and 0 < result.iterations < 10**6
+    assert result.history and result.history[-1]["val_bits"] is None
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
+    kwargs = dict(val_ids=VAL, seq_length=20, batch_size=16, eval_every=20, progress=False,
+                  checkpoint_dir=tmp_path / "ckpt")  # fmt: skip
+    model = build_model(len(VOCAB), **SMALL, seed=0)
+    first = train(model, IDS, iterations=40, **kwargs)
+    assert first.iterations == 40 and (tmp_path / "ckpt" / "history.json").exists()
+
+    fresh = build_model(len(VOCAB), **SMALL, seed=5)  # a new session: new weights
+    resumed = train(fresh, IDS, iterations=60, **kwargs)
+    assert resumed.iterations == 60
+    assert [h["iteration"] for h in resumed.history] == [20, 40, 60]
+    assert resumed.history[:2] == first.history
+    state = json.loads((tmp_path / "ckpt" / "history.json").read_text())
+    assert state["best_iteration"] == resumed.best_iteration
+
+
+def test_stateful_reference_model_trains_and_evaluates():
+    model = build_model(len(VOCAB), **SMALL, batch_size=4, stateful=True, seed=0)
+    result = train(model, IDS, val_ids=VAL, iterations=20, seq_length=20, batch_size=4,
+                   eval_every=20, reset_state=False, progress=False)  # fmt: skip
+    assert np.isfinite(result.best_val_bits)
+
+
+def test_strategy_needs_the_model_built_in_its_scope():
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    model = build_model(len(VOCAB), **SMALL)
+    with pytest.raises(ValueError, match="strategy.scope"):
+        train(model, IDS, iterations=1, strategy=strategy, progress=False)
+
+
+MIRRORED = textwrap.dedent(
+    """
+    import json, numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from mitdeeplearning.music import CharVocab, build_model, train
+    from mitdeeplearning.music.vocab import join_tunes
+    tunes = [f"X:{i}\\nK:D\\n|:DEFG ABcd|edcB AGFE:|" for i in range(30)]
+    vocab = CharVocab.from_texts(tunes)
+    ids = vocab.encode(join_tunes(tunes))
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        model = build_model(len(vocab), 8, 32, seed=0)
+    result = train(model, ids, val_ids=ids[:400], iterations=60, seq_length=20,
+                   batch_size=16, learning_rate=1e-2, eval_every=30, strategy=strategy,
+                   progress=False)
+    print(json.dumps({"replicas": strategy.num_replicas_in_sync,
+                      "bits": [h["val_bits"] for h in result.history]}))
+    """
+)
+
+
+def test_training_under_mirrored_strategy_on_two_cpu_devices():
+    out = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert result["bits"][-1] < result["bits"][0] < 5  # it learns across both replicas
+
+
+def test_save_and_load_model_with_its_vocabulary(tmp_path):
+    model = build_model(len(VOCAB), **SMALL, seed=0)
+    save_model(model, VOCAB, tmp_path / "m")
+    loaded, vocab = load_model(tmp_path / "m")
+    assert vocab == VOCAB
+    x = np.zeros((1, 5), np.int32)
+    np.testing.assert_allclose(model(x), loaded(x), atol=1e-6)
+    with pytest.raises(ValueError, match="does not hold a model"):
+        load_model(tmp_path / "nothing")
