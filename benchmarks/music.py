@@ -45,7 +45,7 @@ from mitdeeplearning.music import (  # noqa: E402
 from mitdeeplearning.music.model import copy_weights  # noqa: E402
 
 # Ours: what the lab uses (kept in one place so the lab and the benchmark agree).
-from mitdeeplearning.music.train import LAB_CONFIG, evaluate_bits  # noqa: E402
+from mitdeeplearning.music.training import LAB_CONFIG, evaluate_bits  # noqa: E402
 from mitdeeplearning.music.vocab import join_tunes  # noqa: E402
 
 

@@ -21,11 +21,12 @@ _EXPORTS = {
     "CharVocab": "vocab",
     "get_batch": "vocab",
     "split_tunes": "vocab",
+    "join_tunes": "vocab",
     "make_dataset": "vocab",
     "build_model": "model",
-    "train": "train",
-    "TrainResult": "train",
-    "generate": "generate",
+    "train": "training",
+    "TrainResult": "training",
+    "generate": "sampling",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from mitdeeplearning.music import CharVocab, build_model, train
 from mitdeeplearning.music.model import load_model, save_model, train_step
-from mitdeeplearning.music.train import evaluate_bits
+from mitdeeplearning.music.training import evaluate_bits
 from mitdeeplearning.music.vocab import join_tunes
 
 # A tiny corpus with a learnable pattern: a model that learns it beats the uniform 3-4 bits.
