@@ -7,8 +7,20 @@ import sys
 
 import mitdeeplearning.music as music
 
-PUBLIC = ["load_tunes", "encode_midi", "decode_notes", "CharVocab", "get_batch", "build_model",
-          "generate", "check_tune", "tune_to_midi", "midi_to_wav", "play", "plot_piano_roll"]  # fmt: skip
+PUBLIC = [
+    "load_tunes",
+    "encode_midi",
+    "decode_notes",
+    "CharVocab",
+    "get_batch",
+    "build_model",
+    "generate",
+    "check_tune",
+    "tune_to_midi",
+    "midi_to_wav",
+    "play",
+    "plot_piano_roll",
+]
 
 
 def test_every_public_name_resolves():
