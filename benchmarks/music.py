@@ -143,7 +143,10 @@ def main() -> None:
             "invalid_reasons_t1.0": ref_reasons,
         }
 
-    ours = build_model(len(vocab), LAB_CONFIG["embedding_dim"], LAB_CONFIG["rnn_units"], seed=0)
+    ours = build_model(
+        len(vocab), LAB_CONFIG["embedding_dim"], LAB_CONFIG["rnn_units"],
+        cell=LAB_CONFIG["cell"], seed=0,
+    )  # fmt: skip
     our_run = train(
         ours, train_ids, val_ids=val_ids, iterations=10**6, max_seconds=args.our_seconds,
         seq_length=LAB_CONFIG["seq_length"], batch_size=LAB_CONFIG["batch_size"],
