@@ -123,6 +123,11 @@ class _LivePlot:
         self.handle = display(self.fig, display_id=True)
 
     def update(self, history: list[dict]) -> None:
+        self.draw(history)
+        if self.handle is not None:  # None outside a notebook: nothing to redraw
+            self.handle.update(self.fig)
+
+    def draw(self, history: list[dict]) -> None:
         ax = self.ax
         ax.clear()
         its = [h["iteration"] for h in history]
@@ -134,7 +139,6 @@ class _LivePlot:
         ax.set_ylabel("loss (bits per character)")
         ax.grid(alpha=0.3)
         ax.legend()
-        self.handle.update(self.fig)
 
 
 def train(

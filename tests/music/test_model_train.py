@@ -167,3 +167,26 @@ def test_save_and_load_model_with_its_vocabulary(tmp_path):
     np.testing.assert_allclose(model(x), loaded(x), atol=1e-6)
     with pytest.raises(ValueError, match="does not hold a model"):
         load_model(tmp_path / "nothing")
+
+
+def test_live_plot_draws_training_and_held_out_curves(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mitdeeplearning.music.training import _LivePlot
+
+    plot = _LivePlot()
+    history = [
+        {"iteration": 10, "train_bits": 4.0, "val_bits": 3.9},
+        {"iteration": 20, "train_bits": 3.0, "val_bits": 3.1},
+    ]
+    plot.update(history)
+    train_line, val_line = plot.ax.lines
+    assert list(train_line.get_ydata()) == [4.0, 3.0]
+    assert list(val_line.get_ydata()) == [3.9, 3.1]
+    assert plot.ax.get_ylabel() == "loss (bits per character)"
+
+    model = build_model(len(VOCAB), **SMALL, seed=0)  # and train() drives one end to end
+    result = train(model, IDS, val_ids=VAL, iterations=20, seq_length=20, batch_size=8,
+                   eval_every=10, progress=False, live_plot=True)  # fmt: skip
+    assert len(result.history) == 2
