@@ -1,0 +1,511 @@
+"""mitdeeplearning.music.abc: loading ABC collections, and the strict tune check."""
+
+from __future__ import annotations
+
+import doctest
+import logging
+import random
+import re
+import subprocess
+import sys
+import time
+import warnings
+
+import pytest
+
+from mitdeeplearning import data
+from mitdeeplearning.music import TuneCheck, check_tune, load_tunes
+from mitdeeplearning.music import abc as abc_module
+
+LOGGER = "mitdeeplearning.music.abc"
+
+REEL = """X:7
+T:A Made-up Reel
+M:4/4
+L:1/8
+K:D
+|: DFAF GBAG | FAdA BGEG | DFAF GBAG | FAdA B2A2 :|
+|: dfaf gbag | fadf ecAc | dfaf gbag | fedc d2d2 :|"""
+
+
+def write(tmp_path, name: str, content: str | bytes):
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def skip_summary(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER]
+
+
+# ## Splitting a file into tunes -------------------------------------------------------------
+
+
+def test_splits_at_x_lines_leaving_out_prose_and_normalising_crlf(tmp_path):
+    text = (
+        "A collection of two tunes, typed in 1998.\n\n"
+        "X:1\nT:First\nM:6/8\nL:1/8\nK:G\nGAB cde|\n\n"
+        "This prose sits between the tunes and is no ABC at all.\n"
+        "Nor is this line.\n\n"
+        "X:2\nT:Second\nM:2/4\nL:1/8\nK:D\nDEFG|ABcd|\n"
+    ).replace("\n", "\r\n")
+    tunes = load_tunes(write(tmp_path, "two.abc", text))
+    assert tunes == [
+        "X:1\nT:First\nM:6/8\nL:1/8\nK:G\nGAB cde|",
+        "X:2\nT:Second\nM:2/4\nL:1/8\nK:D\nDEFG|ABcd|",
+    ]
+
+
+def test_a_blank_line_ends_the_tune_and_old_mac_line_endings_work(tmp_path):
+    text = "X:1\rM:3/4\rK:A\rABc|\r\rThe tune above is lovely | really.\rX:2\rM:3/4\rK:A\rcBA|\r"
+    tunes = load_tunes(write(tmp_path, "mac.abc", text))
+    assert tunes == ["X:1\nM:3/4\nK:A\nABc|", "X:2\nM:3/4\nK:A\ncBA|"]
+
+
+def test_tunes_keep_the_music_and_drop_comments_lyrics_and_fields_without_music(tmp_path):
+    text = """%abc-2.1
+%%pagewidth 21cm
+X: 12
+T: The Kept Title
+B: O'Neill's 12
+N: "Slow"
+Z: Transcribed by someone
+R: air
+S: a source
+M: 3/4   % three beats
+Q: 1/4=90
+P: AB
+K: G
+L: 1/8
+P:A
+ABc d2 e | w: lyrics go away   % and so does this comment
+w: la la la
+W: more words
+[K:D] def [M:2/4] ga [I:MIDI=program 1] | 50\\% off is kept |
+%% a directive inside the body
+P:B
+gfe dcB |"""
+    (tune,) = load_tunes(write(tmp_path, "fields.abc", text))
+    assert tune.splitlines() == [
+        "X: 12",
+        "T: The Kept Title",
+        "M: 3/4",
+        "Q: 1/4=90",
+        "P: AB",
+        "L: 1/8",  # written after K: but before the music: moved up, so K: ends the header
+        "K: G",
+        "P:A",
+        "ABc d2 e | w: lyrics go away",
+        "[K:D] def [M:2/4] ga  | 50\\% off is kept |",  # the [I:...] field went
+        "P:B",
+        "gfe dcB |",
+    ]
+
+
+def test_exact_duplicates_are_removed_and_logged_as_counts(tmp_path, caplog):
+    text = (
+        "X:1\nT:Jig\nM:6/8\nK:G\nGAB cde|\n\n"
+        "X:2\nT:Jig\nM:6/8\nK:G\nGAB   cde|   \n\n"  # the same tune, renumbered and respaced
+        "X:3\nT:Jig\nM:6/8\nK:G\nGAB cdf|\n\n"
+        "X:4\nT:Jig\nM:6/8\nK:G\nGAB cde|\n"
+    )
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        tunes = load_tunes(write(tmp_path, "dups.abc", text))
+    assert [t.splitlines()[0] for t in tunes] == ["X:1", "X:3"]
+    (summary,) = skip_summary(caplog)
+    assert "Loaded 2 tunes" in summary and "duplicate: 2" in summary
+
+
+def test_tunes_without_a_key_or_music_are_skipped_and_counted(tmp_path, caplog):
+    text = (
+        "X:1\nT:No key\nM:6/8\nGAB cde|\n\n"
+        "X:2\nT:No music\nM:6/8\nK:G\n\n"
+        "X:3\nT:Fine\nM:6/8\nK:G\nGAB cde|\n"
+    )
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        tunes = load_tunes(write(tmp_path, "skips.abc", text))
+    assert len(tunes) == 1 and tunes[0].startswith("X:3")
+    (summary,) = skip_summary(caplog)
+    assert "no K: header: 1" in summary and "no music after K:: 1" in summary
+
+
+# ## Sources ---------------------------------------------------------------------------------
+
+
+def test_a_folder_is_read_recursively_in_sorted_order(tmp_path):
+    for name in ("b.abc", "a.ABC", "sub/c.abc"):
+        write(tmp_path, name, f"X:1\nT:{name}\nM:2/4\nK:C\nCDEF|\n")
+    write(tmp_path, "notes.txt", "X:1\nT:not an abc file\nM:2/4\nK:C\nCDEF|\n")
+    titles = [t.splitlines()[1] for t in load_tunes(tmp_path)]
+    assert titles == ["T:a.ABC", "T:b.abc", "T:sub/c.abc"]
+
+
+def test_a_file_given_as_str_or_path(tmp_path):
+    path = write(tmp_path, "one.abc", "X:1\nM:2/4\nK:C\nCDEF|\n")
+    assert load_tunes(str(path)) == load_tunes(path) == ["X:1\nM:2/4\nK:C\nCDEF|"]
+
+
+@pytest.mark.parametrize("name", ["oneills1850", "ryans-mammoth", "airds-airs", "essen"])
+def test_registry_names_give_clean_tunes(name):
+    tunes = load_tunes(name, limit=5)
+    assert len(tunes) == 5
+    for tune in tunes:
+        lines = tune.splitlines()
+        assert lines[0].startswith("X:")
+        header_end = next(i for i, line in enumerate(lines) if line.startswith("K:"))
+        assert all(re.match(r"[XTMLQPV]:", line) for line in lines[1:header_end])
+        assert len(lines) > header_end + 1
+        assert "%" not in tune and "\r" not in tune and tune == tune.strip()
+
+
+def test_oneills_yields_its_tunes_once_each():
+    tunes = load_tunes("oneills1850")
+    assert 1850 <= len(tunes) <= 2009
+    assert len(set(tunes)) == len(tunes)
+
+
+def test_a_url_is_fetched_through_the_data_module(server, cache):
+    url = server.add("/tunes.abc", b"X:1\nM:2/4\nK:C\nCDEF|\n\nX:2\nM:2/4\nK:C\nFEDC|\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", data.UnverifiedDownloadWarning)
+        tunes = load_tunes(url)
+    assert tunes == ["X:1\nM:2/4\nK:C\nCDEF|", "X:2\nM:2/4\nK:C\nFEDC|"]
+    assert server.count("/tunes.abc") == 1
+
+
+def test_an_unknown_name_lists_the_collections():
+    with pytest.raises(data.UnknownDatasetError) as info:
+        load_tunes("oneils1850")  # misspelt
+    message = str(info.value)
+    for name in ("oneills1850", "ryans-mammoth", "airds-airs", "essen"):
+        assert name in message
+    assert "nih-chestxray14" not in message
+
+
+def test_a_dataset_without_tunes_is_refused_before_any_download(monkeypatch):
+    def no_fetch(*args, **kwargs):
+        raise AssertionError("fetch must not be called")
+
+    monkeypatch.setattr(data, "fetch", no_fetch)
+    with pytest.raises(ValueError, match="holds no ABC tunes.*oneills1850"):
+        load_tunes("nih-chestxray14")
+
+
+# ## Bad input -------------------------------------------------------------------------------
+
+
+def test_an_empty_file_is_an_error_naming_it(tmp_path):
+    path = write(tmp_path, "empty.abc", "  \n\n")
+    with pytest.raises(ValueError, match=r"empty\.abc is empty"):
+        load_tunes(path)
+
+
+def test_a_binary_file_is_an_error_naming_it(tmp_path):
+    path = write(tmp_path, "tunes.abc", random.Random(0).randbytes(5000))
+    with pytest.raises(ValueError, match=r"tunes\.abc looks like binary data"):
+        load_tunes(path)
+
+
+def test_a_file_without_tunes_says_what_was_looked_for_and_where(tmp_path):
+    path = write(tmp_path, "prose.abc", "Just a shopping list.\nMilk, eggs.\n")
+    with pytest.raises(ValueError, match=r"No ABC tunes found in .*prose\.abc.*'X:'"):
+        load_tunes(path)
+
+
+def test_an_oversized_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(abc_module, "MAX_FILE_BYTES", 100)
+    path = write(tmp_path, "big.abc", "X:1\nM:2/4\nK:C\n" + "CDEF|" * 40)
+    with pytest.raises(ValueError, match=r"big\.abc is .* MB, over the .* limit"):
+        load_tunes(path)
+
+
+def test_latin1_and_utf16_files_are_decoded(tmp_path):
+    latin1 = write(tmp_path, "a.abc", "X:1\nT:Caf\xe9\nM:2/4\nK:C\nCDEF|\n".encode("latin-1"))
+    utf16 = write(tmp_path, "b.abc", "X:1\nT:Caf\xe9\nM:2/4\nK:C\nCDEF|\n".encode("utf-16"))
+    assert load_tunes(latin1)[0].splitlines()[1] == "T:Caf\xe9"
+    assert load_tunes(utf16)[0].splitlines()[1] == "T:Caf\xe9"
+
+
+def test_limit_keeps_the_first_tunes_and_must_be_positive(tmp_path):
+    text = "".join(f"X:{i}\nM:2/4\nK:C\nCDE{'FGAB'[i]}|\n\n" for i in range(4))
+    path = write(tmp_path, "four.abc", text)
+    assert [t.splitlines()[0] for t in load_tunes(path, limit=2)] == ["X:0", "X:1"]
+    assert len(load_tunes(path, limit=10)) == 4
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="limit"):
+            load_tunes(path, limit=bad)
+
+
+# ## check_tune: valid tunes -----------------------------------------------------------------
+
+
+def test_a_valid_tune():
+    assert check_tune(REEL) == TuneCheck(valid=True, reason="ok", bars=8, notes=60)
+
+
+def test_pickups_closing_bars_and_endings_are_accepted():
+    jig = """X:1
+M:6/8
+L:1/8
+K:G
+D|:GAB cBA|BGE E2D|GAB cBA|1 BGG G2D:|2 BGG G2||
+|:d|gfg aga|bge e2d|gfg aga|bgg g2:|"""
+    verdict = check_tune(jig, max_odd_bars=0)
+    assert verdict.valid, verdict.reason
+    assert verdict.bars == 11
+
+
+def test_every_kind_of_duration_is_measured_right():
+    # Each bar lasts 2/4 only if its notation is measured as ABC defines it.
+    tune = """X:1
+M:2/4
+L:1/8
+K:G
+(3ABc d2 | {g}A2 B2 | [CEG]2 [C2E2G2] | A>B c<d | A2- A2 | !trill!A2 ~B2 |
+z2 x2 | Hd2 .e2 | A3/2B/ c2 | "Am"A2 "G"B2 | [M:3/4] A2 B2 c2 | A/B/c/d/ e4 |
+(3:2:6A/B/c/d/e/f/ e4 | A4- A2 | ^c2 =c2 _B2 | [L:1/4] A B C |]"""
+    verdict = check_tune(tune, max_odd_bars=0)
+    assert verdict.valid, verdict.reason
+    assert verdict.bars == 16
+
+
+def test_unit_length_defaults_to_the_abc_standard():
+    # No L: with M:2/4 means sixteenth notes, with M:6/8 eighth notes.
+    two_four = "X:1\nM:2/4\nK:D\n" + "|: DFAF dfaf | gfed cBAG :|\n" * 4
+    six_eight = "X:1\nM:6/8\nK:D\n" + "|: DFA dfa | gfe dcB :|\n" * 4
+    assert check_tune(two_four, max_odd_bars=0).valid
+    assert check_tune(six_eight, max_odd_bars=0).valid
+    assert not check_tune(two_four.replace("M:2/4", "M:3/4"), max_odd_bars=0).valid
+
+
+def test_free_meter_is_not_measured():
+    tune = "X:1\nM:none\nL:1/8\nK:G\n" + "GAB | cdefg | A2 | Bcd efg a2 |\n" * 2
+    assert check_tune(tune).valid
+    assert not check_tune(tune.replace("M:none", "M:3/8")).valid
+
+
+def test_fewer_bars_than_min_bars():
+    tune = "X:1\nM:2/4\nL:1/8\nK:C\nCDEF | GABc | cBAG | FEDC |]"
+    assert check_tune(tune) == TuneCheck(False, "only 4 bars (need at least 8)", 4, 16)
+    assert check_tune(tune, min_bars=4).valid
+
+
+def test_missing_headers():
+    body = "|: DFAF GBAG | FAdA BGEG :|\n" * 4
+    assert check_tune("X:1\nL:1/8\nK:D\n" + body).reason == "no M: header (the meter)"
+    assert check_tune("X:1\nM:4/4\nL:1/8\n" + body).reason == "no K: header (the key)"
+    assert "X:" in check_tune("T:No number\nM:4/4\nK:D\n" + body).reason
+    assert check_tune("X:1\nM:seven\nK:D\n" + body).reason == (
+        "the meter M:seven is not one I understand"
+    )
+
+
+# ## check_tune: what it must reject --------------------------------------------------------
+
+
+def test_a_note_dropped_from_two_bars_is_rejected():
+    verdict = check_tune(REEL.replace("FAdA BGEG", "FAA BGEG").replace("fadf", "fdf"))
+    assert not verdict.valid
+    assert verdict.reason == (
+        "bar 2 (line 6) lasts only 7/8 but the meter is 4/4; "
+        "bar 6 (line 7) lasts only 7/8 but the meter is 4/4 (1 odd bar allowed)"
+    )
+    assert verdict.notes == 58
+
+
+def test_a_note_added_to_two_bars_is_rejected():
+    verdict = check_tune(REEL.replace("GBAG | FAdA", "GBAGG | FAdA", 1).replace("ecAc", "ecAcc"))
+    assert not verdict.valid
+    assert "bar 1 (line 6) lasts 9/8 but the meter is 4/4" in verdict.reason
+
+
+def test_one_odd_bar_is_forgiven_unless_asked_not_to():
+    one_slip = REEL.replace("ecAc", "ecAcc")
+    assert check_tune(one_slip).valid
+    assert check_tune(one_slip, max_odd_bars=0).reason == (
+        "bar 6 (line 7) lasts 9/8 but the meter is 4/4"
+    )
+
+
+def test_a_short_bar_that_no_pickup_completes_is_rejected():
+    # Short bars before "||" that do not pair with a pickup: not the split bar real tunes have.
+    tune = "X:1\nM:6/8\nL:1/8\nK:G\n" + "GAB cBA | BGE E2 || GAB cBA | BGE E ||\n" * 3
+    verdict = check_tune(tune)
+    assert not verdict.valid and "lasts only 5/8 but the meter is 6/8" in verdict.reason
+
+
+def test_an_inline_meter_change_is_honoured():
+    waltz_then_reel = "X:1\nM:3/4\nL:1/8\nK:G\n" + "GAB cBA | BGE E2D |\n" * 2
+    waltz_then_reel += "[M:4/4] GABc dcBA | BGEG E2D2 |\n" * 2
+    assert check_tune(waltz_then_reel, max_odd_bars=0).valid
+    assert not check_tune(waltz_then_reel.replace("[M:4/4] ", "")).valid
+
+
+def test_a_generated_looking_broken_tune_is_rejected():
+    sample = """X:3
+T:The Lonesome Chanter
+M:6/8
+L:1/8
+K:Gmaj
+|:GAB c2B|AGF GAB|c2d efg|fed cBA|GAB c2|
+dBG AFD|GAB cde|d2c BAG:|
+|:gfe dcB|ABc dB|gfe d2c|BAG FGA|"""
+    verdict = check_tune(sample)
+    assert not verdict.valid
+    assert verdict.reason.startswith("bar 5 (line 6) lasts only 5/8 but the meter is 6/8; ")
+
+
+def test_two_tunes_in_one_string_are_refused():
+    verdict = check_tune(REEL + "\n\n" + REEL.replace("X:7", "X:8"))
+    assert verdict == TuneCheck(
+        False, "it holds 2 tunes (X: lines); check them one at a time", 0, 0
+    )
+
+
+def test_text_after_the_tunes_blank_line_is_not_part_of_it():
+    assert check_tune(REEL + "\n\nNice tune | but this line is chatter ||| (((").valid
+
+
+def gibberish(seed: int, length: int = 600) -> str:
+    """What a barely trained model writes after a plausible header."""
+    rng = random.Random(seed)
+    return "X:1\nM:4/4\nK:C\n" + "".join(
+        rng.choice('abcdefgABCDEFGz2/ |:>(3[]{}"\n') for _ in range(length)
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "it is empty"),
+        ("   \n\n", "it is empty"),
+        ("\x00\xff\xfe garbage \x01", "it does not start with an X: header line"),
+        (gibberish(0), "bar 2 (line 6) lasts 31/16 but the meter is 4/4"),
+        (gibberish(2), "only 2 bars (need at least 8)"),
+        ("X:1\nM:4/4\nL:1/0\nK:C\nABCD|", "the unit note length L:1/0 is not one I understand"),
+        ("X:1\nM:4/4\nK:C\na0 b/0 (0abc [M:0/0] |", "the note length '0' is zero"),
+        ("X:1\nM:4/4\nK:C\n" + "(" * 10_000, "it has no notes"),
+        ("X:1\nM:4/4\nK:C\n" + "A" * 200_000, "it is 200,014 characters long, too long"),
+    ],
+)
+def test_garbage_gets_a_verdict_without_raising(text, reason):
+    verdict = check_tune(text)
+    assert verdict.valid is False
+    assert verdict.reason.startswith(reason)
+
+
+def test_non_text_gets_a_verdict():
+    assert check_tune(b"X:1\nM:2/4\nK:C\n").reason == "expected the tune as text (str), not bytes"
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="min_bars"):
+        check_tune(REEL, min_bars=-1)
+    with pytest.raises(ValueError, match="max_odd_bars"):
+        check_tune(REEL, max_odd_bars=1.5)
+
+
+def test_a_tune_music21_cannot_parse():
+    # Bars in time by our count, but music21 cannot make a note from a "__^C".
+    tune = "X:1\nM:2/4\nL:1/8\nK:C\n" + "__^C DEF | GABc |\n" * 4
+    verdict = check_tune(tune)
+    assert not verdict.valid
+    assert verdict.reason.startswith("music21 could not parse it: AccidentalException")
+    assert (verdict.bars, verdict.notes) == (8, 32)
+
+
+def test_any_music21_exception_is_caught_and_its_chatter_silenced(monkeypatch, capsys):
+    from music21.abcFormat import translate
+
+    def broken(handler):
+        print("abcFormat: WARNING: something odd")
+        sys.stderr.write("abcFormat: WARNING: something odder\n")
+        return 1 / 0
+
+    monkeypatch.setattr(translate, "abcToStreamScore", broken)
+    verdict = check_tune(REEL)
+    assert verdict.reason == "music21 could not parse it: ZeroDivisionError: division by zero"
+    assert capsys.readouterr() == ("", "")
+
+
+# ## Calibration on real collections ---------------------------------------------------------
+
+
+# Pieces of a music line: what holds no plain note (grace notes, annotations, inline fields,
+# decorations, chords), bar lines, and plain notes with their lengths.
+_PIECE = re.compile(
+    r"""
+    (?P<skip>\{[^}]*\}|"[^"]*"|\[[A-Za-z]:[^\]]*\]|![^!]*!|\[[^\]|]*\]\d*/*\d*)
+    | (?P<bar>:*\[?\|[\]|]*:*\d*|:{2,}\d*|\[\d)
+    | (?P<note>(?:\^\^|\^|__|_|=)?[A-Ga-g][,']*\d*/*\d*)
+    """,
+    re.VERBOSE,
+)
+
+
+def drop_or_add_notes(tune: str, mode: str, rng: random.Random) -> str | None:
+    """Drop one note from ("drop"), or duplicate one note in ("add"), each of two bars picked
+    among the interior bars (not the first or the last) of `tune`, by editing its text."""
+    bars: list[list[tuple[int, int]]] = [[]]
+    offset, in_body = 0, False
+    for line in tune.split("\n"):
+        line_start, offset = offset, offset + len(line) + 1
+        if re.match(r"[A-Za-z]:", line):
+            in_body = in_body or line.startswith("K:")
+            continue
+        for piece in _PIECE.finditer(line) if in_body else ():
+            if piece.lastgroup == "bar" and bars[-1]:
+                bars.append([])
+            elif piece.lastgroup == "note":
+                bars[-1].append((line_start + piece.start(), line_start + piece.end()))
+    bars = [notes for notes in bars if notes]  # no bar after the closing bar line
+    interior = [notes for notes in bars[1:-1] if len(notes) >= 2]
+    if len(interior) < 2:
+        return None
+    for start, end in sorted((rng.choice(n) for n in rng.sample(interior, 2)), reverse=True):
+        note = tune[start:end]
+        tune = tune[:start] + ("" if mode == "drop" else note + note) + tune[end:]
+    return tune
+
+
+@pytest.mark.parametrize("name", ["oneills1850", "ryans-mammoth", "airds-airs"])
+def test_real_tunes_pass_and_corrupted_ones_fail(name):
+    rng = random.Random(2024)
+    sample = rng.sample(load_tunes(name), 40)
+    accepted = [tune for tune in sample if check_tune(tune).valid]
+    assert len(accepted) >= 0.9 * len(sample)
+    corrupted = [drop_or_add_notes(t, mode, rng) for t in accepted for mode in ("drop", "add")]
+    corrupted = [tune for tune in corrupted if tune is not None]
+    assert len(corrupted) >= 0.9 * 2 * len(accepted)
+    rejected = sum(not check_tune(tune).valid for tune in corrupted)
+    assert rejected >= 0.9 * len(corrupted)
+
+
+def test_check_tune_is_about_as_fast_as_a_music21_parse():
+    tunes = load_tunes("oneills1850", limit=20)
+    check_tune(tunes[0])  # music21's first parse pays for its imports
+    times = []
+    for tune in tunes:
+        start = time.perf_counter()
+        check_tune(tune)
+        times.append(time.perf_counter() - start)
+    assert sorted(times)[len(times) // 2] < 0.2  # about 0.04 s on a 2-core laptop-class CPU
+
+
+# ## The module itself ------------------------------------------------------------------------
+
+
+def test_the_docstring_examples_run():
+    assert doctest.testmod(abc_module).failed == 0
+
+
+def test_importing_the_package_does_not_import_music21():
+    code = (
+        "import sys, mitdeeplearning, mitdeeplearning.music, mitdeeplearning.music.abc; "
+        "assert 'music21' not in sys.modules, 'music21 imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
