@@ -150,7 +150,8 @@ def main() -> None:
     our_run = train(
         ours, train_ids, val_ids=val_ids, iterations=10**6, max_seconds=args.our_seconds,
         seq_length=LAB_CONFIG["seq_length"], batch_size=LAB_CONFIG["batch_size"],
-        learning_rate=LAB_CONFIG["learning_rate"], eval_every=25,
+        learning_rate=LAB_CONFIG["learning_rate"], lr_half_life=LAB_CONFIG["lr_half_life"],
+        eval_every=25,
         eval_tokens=args.eval_tokens, progress=False,
     )  # fmt: skip
     vals = [h["val_bits"] for h in our_run.history]

@@ -49,6 +49,7 @@ LAB_CONFIG = {
     "seq_length": 100,
     "batch_size": 64,
     "learning_rate": 1e-2,
+    "lr_half_life": 400,
     "temperature": 0.8,
 }
 
@@ -68,22 +69,52 @@ class TrainResult:
         return json.dumps(dataclasses.asdict(self))
 
 
-def evaluate_bits(model: keras.Model, ids: np.ndarray, seq_length: int = 100,
-                  max_tokens: int | None = 50_000, batch_size: int = 64) -> float:  # fmt: skip
+def evaluate_bits(
+    model: keras.Model,
+    ids: np.ndarray,
+    seq_length: int = 100,
+    max_tokens: int | None = 50_000,
+    batch_size: int = 64,
+) -> float:
     """Mean next-token cross-entropy of `model` on `ids`, in bits per token.
 
-    The held-out text is cut into consecutive windows of `seq_length`, each read from a zero
-    state (as in training). A stateful model is evaluated through a stateless copy.
+    Each model is scored the way it reads text. A stateless model reads the held-out text as
+    consecutive windows of `seq_length`, each from a zero state (as in training). A stateful
+    model (the reference lab's) reads held-out windows in a seeded random order, its state
+    carried from batch to batch as in its training (never reset), through a copy so its own
+    state is left alone.
     """
-    scorer = _stateless_view(model)
+    if any(layer.stateful for layer in recurrent_layers(model)):
+        return _streaming_bits(model, ids, seq_length, max_tokens)
     x, y = eval_windows(ids, seq_length, max_tokens)
     total, count = 0.0, 0
-    forward = _forward_fn(scorer)
+    forward = _forward_fn(model)
     for i in range(0, len(x), batch_size):
         losses = sequence_loss(y[i : i + batch_size], forward(x[i : i + batch_size]))
         total += float(np.sum(losses))
         count += len(losses)
     return total / count / LN2
+
+
+def _streaming_bits(model, ids, seq_length: int, max_tokens: int | None) -> float:
+    if model not in _TWINS:
+        _TWINS[model] = build_model(
+            **model.config_for_saving, batch_size=model.inputs[0].shape[0], stateful=True
+        )
+    twin = _TWINS[model]
+    copy_weights(model, twin)
+    for source, target in zip(recurrent_layers(model), recurrent_layers(twin), strict=True):
+        for state, copy in zip(source.states, target.states, strict=True):
+            copy.assign(state)  # start from the model's current state, as its next batch would
+    rows = model.inputs[0].shape[0]
+    x, y = eval_windows(ids, seq_length, max_tokens)
+    order = np.random.default_rng(0).permutation(len(x))
+    order = order[: len(order) // rows * rows].reshape(-1, rows)
+    if not len(order):
+        raise ValueError(f"Validation data is too short for a batch of {rows} windows.")
+    forward = _forward_fn(twin)
+    total = sum(float(np.sum(sequence_loss(y[batch], forward(x[batch])))) for batch in order)
+    return total / order.size / LN2
 
 
 # Per-model caches, kept outside the models: an attribute set on a Keras model would be
@@ -99,15 +130,6 @@ def _forward_fn(model):
             input_signature=[tf.TensorSpec([None, None], tf.int32)],
         )
     return _FORWARD[model]
-
-
-def _stateless_view(model: keras.Model) -> keras.Model:
-    if not any(layer.stateful for layer in recurrent_layers(model)):
-        return model
-    if model not in _TWINS:
-        _TWINS[model] = build_model(**model.config_for_saving)
-    copy_weights(model, _TWINS[model])
-    return _TWINS[model]
 
 
 class _LivePlot:
@@ -150,6 +172,7 @@ def train(
     seq_length: int = 100,
     batch_size: int = 64,
     learning_rate: float = 3e-3,
+    lr_half_life: int | None = None,
     optimizer: keras.optimizers.Optimizer | None = None,
     eval_every: int = 100,
     eval_tokens: int | None = 50_000,
@@ -177,6 +200,8 @@ def train(
         Window length and number of windows per step (the global batch under a strategy).
     learning_rate : float
         For the default optimizer, Adam with gradient clipping at norm 1.
+    lr_half_life : int, optional
+        Halve the default optimizer's learning rate every this many iterations.
     optimizer : keras optimizer, optional
         Used instead of the default.
     eval_every : int
@@ -225,7 +250,10 @@ def train(
 
     with strategy.scope():
         if optimizer is None:
-            optimizer = keras.optimizers.Adam(learning_rate, global_clipnorm=1.0)
+            rate = learning_rate
+            if lr_half_life:
+                rate = keras.optimizers.schedules.ExponentialDecay(rate, lr_half_life, 0.5)
+            optimizer = keras.optimizers.Adam(rate, global_clipnorm=1.0)
         optimizer.build(model.trainable_variables)
     done_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")  # a counter
 
