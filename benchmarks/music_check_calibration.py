@@ -30,56 +30,9 @@ import statistics
 import time
 from collections import Counter
 
-from mitdeeplearning.music import check_tune, load_tunes
+from mitdeeplearning.music import check_tune, corrupt_tune, load_tunes
 
 COLLECTIONS = ("oneills1850", "ryans-mammoth", "airds-airs", "essen")
-
-# Pieces of a music line that hold no plain note of the bar (grace notes, annotations, inline
-# fields, decorations, chords), then bar lines, then plain notes with their lengths.
-_PIECE = re.compile(
-    r"""
-    (?P<skip>\{[^}]*\}|"[^"]*"|\[[A-Za-z]:[^\]]*\]|![^!]*!|\[[^\]|]*\]\d*/*\d*)
-    | (?P<bar>:*\[?\|[\]|]*:*\d*|:{2,}\d*|\[\d)
-    | (?P<note>(?:\^\^|\^|__|_|=)?[A-Ga-g][,']*\d*/*\d*)
-    """,
-    re.VERBOSE,
-)
-_FIELD_LINE = re.compile(r"^([A-Z]|[wsmr+]):(?![|:])")
-
-
-def note_spans_by_bar(tune: str) -> list[list[tuple[int, int]]]:
-    """The (start, end) offsets in `tune` of each bar's plain notes, for bars that have any."""
-    bars: list[list[tuple[int, int]]] = [[]]
-    offset, in_body = 0, False
-    for line in tune.split("\n"):
-        line_start, offset = offset, offset + len(line) + 1
-        code = re.sub(r"(?<!\\)%.*", "", line)
-        field = _FIELD_LINE.match(code)
-        if field:
-            in_body = in_body or field.group(1) == "K"
-            continue
-        if not in_body:
-            continue
-        for match in _PIECE.finditer(code):
-            if match.lastgroup == "bar" and bars[-1]:
-                bars.append([])
-            elif match.lastgroup == "note":
-                bars[-1].append((line_start + match.start(), line_start + match.end()))
-    return [notes for notes in bars if notes]
-
-
-def corrupt(tune: str, mode: str, rng: random.Random, n_bars: int = 2) -> str | None:
-    """`tune` with one note dropped from ("drop") or duplicated in ("add") each of `n_bars`
-    interior bars; None when it has too few interior bars (a drop needs bars of 2+ notes)."""
-    fewest_notes = 2 if mode == "drop" else 1
-    interior = [notes for notes in note_spans_by_bar(tune)[1:-1] if len(notes) >= fewest_notes]
-    if len(interior) < n_bars:
-        return None
-    edits = sorted((rng.choice(notes) for notes in rng.sample(interior, n_bars)), reverse=True)
-    for start, end in edits:  # from the end, so earlier offsets stay right
-        note = tune[start:end]
-        tune = tune[:start] + ("" if mode == "drop" else note + note) + tune[end:]
-    return tune
 
 
 def reason_kind(reason: str) -> str:
@@ -127,7 +80,7 @@ def calibrate(name: str, sample: int | None, rng: random.Random) -> dict:
     rejected = {"drop": [0, 0], "add": [0, 0]}  # [rejected, corrupted]
     for tune in accepted:
         for mode in rejected:
-            corrupted = corrupt(tune, mode, rng)
+            corrupted = corrupt_tune(tune, mode, rng)
             if corrupted is None:
                 continue
             rejected[mode][1] += 1

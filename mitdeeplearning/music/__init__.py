@@ -11,6 +11,7 @@ import importlib
 _EXPORTS = {
     "load_tunes": "abc",
     "check_tune": "abc",
+    "corrupt_tune": "abc",
     "TuneCheck": "abc",
     "encode_midi": "midi",
     "decode_notes": "midi",

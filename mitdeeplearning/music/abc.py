@@ -46,6 +46,7 @@ import dataclasses
 import io
 import logging
 import os
+import random
 import re
 import urllib.parse
 import warnings
@@ -56,7 +57,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_FILE_BYTES", "TuneCheck", "check_tune", "load_tunes"]
+__all__ = ["MAX_FILE_BYTES", "TuneCheck", "check_tune", "corrupt_tune", "load_tunes"]
 
 #: Largest single ABC file `load_tunes` reads. All of O'Neill's 2,009 tunes take 0.8 MB, so a
 #: bigger file is almost certainly not a tune collection (a dump, a binary, a wrong path).
@@ -858,3 +859,59 @@ def _check(text: str, min_bars: int, max_odd_bars: int) -> TuneCheck:
     if error:
         return TuneCheck(False, f"music21 could not parse it: {error}", bars, notes)
     return TuneCheck(True, "ok", bars, notes)
+
+
+# ## Corrupting tunes on purpose --------------------------------------------------------------
+
+
+# Pieces of a music line that hold no plain note of the bar (grace notes, annotations, inline
+# fields, decorations, chords), then bar lines, then plain notes with their lengths.
+_NOTE_PIECE = re.compile(
+    r"""
+    (?P<skip>\{[^}]*\}|"[^"]*"|\[[A-Za-z]:[^\]]*\]|![^!]*!|\[[^\]|]*\]\d*/*\d*)
+    | (?P<bar>:*\[?\|[\]|]*:*\d*|:{2,}\d*|\[\d)
+    | (?P<note>(?:\^\^|\^|__|_|=)?[A-Ga-g][,']*\d*/*\d*)
+    """,
+    re.VERBOSE,
+)
+
+
+def _note_spans_by_bar(tune: str) -> list[list[tuple[int, int]]]:
+    """The (start, end) offsets in `tune` of each bar's plain notes, for bars that have any."""
+    bars: list[list[tuple[int, int]]] = [[]]
+    offset, in_body = 0, False
+    for line in tune.split("\n"):
+        line_start, offset = offset, offset + len(line) + 1
+        code = re.sub(r"(?<!\\)%.*", "", line)
+        field = _FIELD_LINE.match(code)
+        if field:
+            in_body = in_body or field.group(1) == "K"
+            continue
+        if not in_body:
+            continue
+        for match in _NOTE_PIECE.finditer(code):
+            if match.lastgroup == "bar" and bars[-1]:
+                bars.append([])
+            elif match.lastgroup == "note":
+                bars[-1].append((line_start + match.start(), line_start + match.end()))
+    return [notes for notes in bars if notes]
+
+
+def corrupt_tune(tune: str, mode: str, rng: random.Random, n_bars: int = 2) -> str | None:
+    """`tune` with one note dropped from ("drop") or duplicated in ("add") each of `n_bars`
+    interior bars; None when it has too few interior bars (a drop needs bars of 2+ notes).
+
+    The edits `check_tune` must catch: the calibration benchmark and the tests use it, and a
+    student can use it to see what an invalid tune looks like.
+    """
+    if mode not in ("drop", "add"):
+        raise ValueError(f"mode={mode!r}; expected 'drop' or 'add'.")
+    fewest_notes = 2 if mode == "drop" else 1
+    interior = [notes for notes in _note_spans_by_bar(tune)[1:-1] if len(notes) >= fewest_notes]
+    if len(interior) < n_bars:
+        return None
+    edits = sorted((rng.choice(notes) for notes in rng.sample(interior, n_bars)), reverse=True)
+    for start, end in edits:  # from the end, so earlier offsets stay right
+        note = tune[start:end]
+        tune = tune[:start] + ("" if mode == "drop" else note + note) + tune[end:]
+    return tune

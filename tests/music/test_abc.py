@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 from mitdeeplearning import data
-from mitdeeplearning.music import TuneCheck, check_tune, load_tunes
+from mitdeeplearning.music import TuneCheck, check_tune, corrupt_tune, load_tunes
 from mitdeeplearning.music import abc as abc_module
 
 LOGGER = "mitdeeplearning.music.abc"
@@ -434,50 +434,13 @@ def test_any_music21_exception_is_caught_and_its_chatter_silenced(monkeypatch, c
 # ## Calibration on real collections ---------------------------------------------------------
 
 
-# Pieces of a music line: what holds no plain note (grace notes, annotations, inline fields,
-# decorations, chords), bar lines, and plain notes with their lengths.
-_PIECE = re.compile(
-    r"""
-    (?P<skip>\{[^}]*\}|"[^"]*"|\[[A-Za-z]:[^\]]*\]|![^!]*!|\[[^\]|]*\]\d*/*\d*)
-    | (?P<bar>:*\[?\|[\]|]*:*\d*|:{2,}\d*|\[\d)
-    | (?P<note>(?:\^\^|\^|__|_|=)?[A-Ga-g][,']*\d*/*\d*)
-    """,
-    re.VERBOSE,
-)
-
-
-def drop_or_add_notes(tune: str, mode: str, rng: random.Random) -> str | None:
-    """Drop one note from ("drop"), or duplicate one note in ("add"), each of two bars picked
-    among the interior bars (not the first or the last) of `tune`, by editing its text."""
-    bars: list[list[tuple[int, int]]] = [[]]
-    offset, in_body = 0, False
-    for line in tune.split("\n"):
-        line_start, offset = offset, offset + len(line) + 1
-        if re.match(r"[A-Za-z]:", line):
-            in_body = in_body or line.startswith("K:")
-            continue
-        for piece in _PIECE.finditer(line) if in_body else ():
-            if piece.lastgroup == "bar" and bars[-1]:
-                bars.append([])
-            elif piece.lastgroup == "note":
-                bars[-1].append((line_start + piece.start(), line_start + piece.end()))
-    bars = [notes for notes in bars if notes]  # no bar after the closing bar line
-    interior = [notes for notes in bars[1:-1] if len(notes) >= 2]
-    if len(interior) < 2:
-        return None
-    for start, end in sorted((rng.choice(n) for n in rng.sample(interior, 2)), reverse=True):
-        note = tune[start:end]
-        tune = tune[:start] + ("" if mode == "drop" else note + note) + tune[end:]
-    return tune
-
-
 @pytest.mark.parametrize("name", ["oneills1850", "ryans-mammoth", "airds-airs"])
 def test_real_tunes_pass_and_corrupted_ones_fail(name):
     rng = random.Random(2024)
     sample = rng.sample(load_tunes(name), 40)
     accepted = [tune for tune in sample if check_tune(tune).valid]
     assert len(accepted) >= 0.9 * len(sample)
-    corrupted = [drop_or_add_notes(t, mode, rng) for t in accepted for mode in ("drop", "add")]
+    corrupted = [corrupt_tune(t, mode, rng) for t in accepted for mode in ("drop", "add")]
     corrupted = [tune for tune in corrupted if tune is not None]
     assert len(corrupted) >= 0.9 * 2 * len(accepted)
     rejected = sum(not check_tune(tune).valid for tune in corrupted)
@@ -497,3 +460,15 @@ def test_importing_the_package_does_not_import_music21():
         "assert 'music21' not in sys.modules, 'music21 imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_corrupt_tune_edits_interior_bars_only():
+    tune = "X:1\nM:4/4\nL:1/8\nK:D\n|DEFG ABcd|efge dcBA|DEFG ABcd|efdc d4|\n"
+    dropped = corrupt_tune(tune, "drop", random.Random(0))
+    added = corrupt_tune(tune, "add", random.Random(0))
+    body = lambda t: t.split("K:D\n")[1]  # noqa: E731
+    assert len(body(dropped)) == len(body(tune)) - 2 and len(body(added)) == len(body(tune)) + 2
+    assert body(dropped).startswith("|DEFG ABcd|") and body(dropped).endswith("|efdc d4|\n")
+    assert corrupt_tune("X:1\nM:4/4\nK:D\n|DEFG|\n", "drop", random.Random(0)) is None
+    with pytest.raises(ValueError, match="mode"):
+        corrupt_tune(tune, "swap", random.Random(0))
