@@ -79,6 +79,7 @@ _KEPT_BODY_FIELDS = frozenset("KLMPQV")
 _FIELD_LINE = re.compile(r"^([A-Z]|[wsmr+]):(?![|:])")
 _COMMENT = re.compile(r"(?<!\\)%.*")  # ``\%`` is an escaped percent sign, not a comment
 _INLINE_FIELD = re.compile(r"\[([A-Za-z]):[^\]\n]*\]")
+_SPACES = re.compile(r"[ \t]+")
 _WHITESPACE = re.compile(r"\s+")
 
 _SKIP_NO_KEY = "no K: header"
@@ -181,6 +182,17 @@ class _TuneLines:
         return "\n".join([self.reference, *self.header, self.key or "", *self.body])
 
 
+def _tidy_spacing(line: str) -> str:
+    """One space wherever a music line has several (or tabs), and no indentation.
+
+    In ABC, spacing only separates beamed groups, so this changes nothing in the music; the
+    column alignment of some transcriptions would otherwise teach a model long runs of spaces.
+    A line that would then read as a field (``K:...``) keeps one leading space.
+    """
+    tidy = _SPACES.sub(" ", line).strip()
+    return " " + tidy if tidy and _FIELD_LINE.match(tidy) else tidy
+
+
 def _split_tunes(text: str) -> Iterator[_TuneLines]:
     """Tunes in an ABC file, cleaned: one per X: line, ending at the first blank line after it.
 
@@ -219,7 +231,8 @@ def _split_tunes(text: str) -> Iterator[_TuneLines]:
         elif letter is None:
             kept = _INLINE_FIELD.sub(
                 lambda m: m.group(0) if m.group(1) in _KEPT_BODY_FIELDS else "", line
-            ).rstrip()
+            )
+            kept = _tidy_spacing(kept)
             if kept:
                 tune.body.append(kept)
         elif letter in _KEPT_BODY_FIELDS:
@@ -236,10 +249,12 @@ def load_tunes(source: str | os.PathLike = "oneills1850", *, limit: int | None =
 
     A tune starts at a line beginning ``X:`` and ends at the first blank line after it (ABC's
     own rule), so text before the first tune and prose between tunes are left out. Line endings
-    become ``\\n`` and trailing spaces go. Each tune keeps its X, T, M, L, K, Q, P and V fields
-    (K last in the header), its music and inline fields such as ``[K:G]``; comments (``%``, but
-    not ``\\%``), ``%%`` directives, lyrics (``w:``, ``W:``) and fields that carry no music
-    (``B:``, ``N:``, ``Z:``, ``S:``, ``O:``, ``R:``...) are dropped. Tunes without a ``K:`` line
+    become ``\\n``; in the music, runs of spaces become one and indentation goes (ABC spacing
+    only separates beamed notes, so the music is unchanged). Each tune keeps its X, T, M, L,
+    K, Q, P and V fields (K last in the header), its music and inline fields such as
+    ``[K:G]``; comments (``%``, but not ``\\%``), ``%%`` directives, lyrics (``w:``, ``W:``)
+    and fields that carry no music (``B:``, ``N:``, ``Z:``, ``S:``, ``O:``, ``R:``...) are
+    dropped. Tunes without a ``K:`` line
     or without music after it are skipped, and so are exact repeats of an earlier tune (the
     same text apart from the ``X:`` line and spacing). One INFO message on the
     ``mitdeeplearning.music.abc`` logger counts what was skipped and why.

@@ -135,13 +135,17 @@ def generate(
         raise ValueError("stop may be one or two tokens long.")
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
+    # In training, a tune always follows the end of the one before it: reading that end first
+    # puts the model in the state it learned tunes begin from (a zero state is one it rarely
+    # saw, and from it the model is unsure which header comes next).
+    primed = np.concatenate([stop_ids, prefix]).astype(np.int32)
 
     if model not in _SAMPLERS:  # one compiled sampler per model, traced once
         _SAMPLERS[model] = _build_sampler(model)
     sampler = _SAMPLERS[model]
     ids = sampler(
-        tf.constant(np.tile(prefix, (num_tunes, 1)), tf.int32),
-        tf.constant(max_length - 1, tf.int32),
+        tf.constant(np.tile(primed, (num_tunes, 1)), tf.int32),
+        tf.constant(max_length - 1 + len(stop_ids), tf.int32),
         tf.constant(temperature, tf.float32),
         tf.constant(seed, tf.int64),
         tf.constant(stop_ids, tf.int32),
@@ -149,7 +153,7 @@ def generate(
 
     tunes = []
     for row in ids:
-        sequence = np.concatenate([prefix[:1], row])
+        sequence = np.concatenate([primed[:1], row])[len(stop_ids) :]
         tokens = vocab.decode(sequence)
         if vocab.is_text:
             text = tokens if not stop else tokens.split(stop, 1)[0]

@@ -32,25 +32,27 @@ from .model import (
     sequence_loss,
     train_step,
 )
-from .vocab import eval_windows, make_dataset
+from .vocab import eval_windows, make_dataset, stream_batches
 
 log = logging.getLogger(__name__)
 
 LN2 = math.log(2.0)
 
 #: The lab's model and training settings, sized for a 2-core CPU (benchmarks/music.py measures
-#: them against the reference lab's).
-#: A GRU of 256 units learns faster per second of CPU than an LSTM of the same size here
-#: (2.04 vs 2.17 held-out bits/char after 80 s on O'Neill's tunes).
+#: them against the reference lab's). Stream windows carry the state along whole tunes, so
+#: the model can learn where in a tune it is (how many bars are left). At 0.3 the samples are
+#: conservative but almost always valid music; 0.8-1.0 gives more varied tunes with more slips
+#: (benchmarks/RESULTS.md has the shares).
 LAB_CONFIG = {
     "cell": "gru",
     "embedding_dim": 64,
-    "rnn_units": 256,
+    "rnn_units": 512,
     "seq_length": 100,
     "batch_size": 64,
-    "learning_rate": 1e-2,
-    "lr_half_life": 400,
-    "temperature": 0.8,
+    "windows": "stream",
+    "learning_rate": 5e-3,
+    "lr_half_life": 600,
+    "temperature": 0.3,
 }
 
 
@@ -75,25 +77,51 @@ def evaluate_bits(
     seq_length: int = 100,
     max_tokens: int | None = 50_000,
     batch_size: int = 64,
+    order: str | None = None,
 ) -> float:
     """Mean next-token cross-entropy of `model` on `ids`, in bits per token.
 
-    Each model is scored the way it reads text. A stateless model reads the held-out text as
-    consecutive windows of `seq_length`, each from a zero state (as in training). A stateful
-    model (the reference lab's) reads held-out windows in a seeded random order, its state
-    carried from batch to batch as in its training (never reset), through a copy so its own
-    state is left alone.
+    Each model is scored the way it reads text (`order`):
+
+    * ``"windows"`` (the default for a stateless model): consecutive windows of `seq_length`,
+      each from a zero state, as random-window training sees them;
+    * ``"random"`` (the default for a stateful model, the reference lab's): held-out windows in a
+      seeded random order, the state carried from batch to batch as in its training (never
+      reset), through a copy so the model's own state is left alone;
+    * ``"stream"`` (for models trained with ``windows="stream"``): the held-out text cut into
+      `batch_size` contiguous rows, each read from a zero state to its end, state carried.
     """
-    if any(layer.stateful for layer in recurrent_layers(model)):
+    stateful = any(layer.stateful for layer in recurrent_layers(model))
+    order = order or ("random" if stateful else "windows")
+    if order == "random":
+        if not stateful:
+            raise ValueError("order='random' carries a stateful model's state; this one has none.")
         return _streaming_bits(model, ids, seq_length, max_tokens)
+    if order == "stream":
+        ids = np.asarray(ids, dtype=np.int32)[: None if max_tokens is None else max_tokens + 1]
+        rows = max(1, min(batch_size, (len(ids) - 1) // seq_length))
+        x, y = eval_windows(ids, (len(ids) - 1) // rows)
+        forward = _forward_fn(_stateless_twin(model) if stateful else model)
+        return float(np.mean(sequence_loss(y, forward(x)))) / LN2
+    if order != "windows":
+        raise ValueError(f"order={order!r}; expected 'windows', 'random' or 'stream'.")
+    forward = _forward_fn(_stateless_twin(model) if stateful else model)
     x, y = eval_windows(ids, seq_length, max_tokens)
     total, count = 0.0, 0
-    forward = _forward_fn(model)
     for i in range(0, len(x), batch_size):
         losses = sequence_loss(y[i : i + batch_size], forward(x[i : i + batch_size]))
         total += float(np.sum(losses))
         count += len(losses)
     return total / count / LN2
+
+
+def _stateless_twin(model):
+    """A stateless copy of a stateful model's current weights (any batch size)."""
+    if model not in _STATELESS:
+        _STATELESS[model] = build_model(**model.config_for_saving)
+    twin = _STATELESS[model]
+    copy_weights(model, twin)
+    return twin
 
 
 def _streaming_bits(model, ids, seq_length: int, max_tokens: int | None) -> float:
@@ -121,6 +149,7 @@ def _streaming_bits(model, ids, seq_length: int, max_tokens: int | None) -> floa
 # tracked as part of it (a twin model's weights would become the model's own).
 _FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _TWINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_STATELESS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _forward_fn(model):
@@ -181,6 +210,7 @@ def train(
     strategy: tf.distribute.Strategy | None = None,
     keep_best: bool = True,
     reset_state: bool = True,
+    windows: str = "random",
     seed: int = 0,
     progress: bool | None = None,
     live_plot: bool | None = None,
@@ -217,7 +247,14 @@ def train(
     keep_best : bool
         End with the weights of the best held-out loss, so a longer run never ends worse.
     reset_state : bool
-        Zero a stateful model's state before every batch: its windows are unrelated.
+        Zero a stateful model's state before every batch of random windows: they are
+        unrelated. (Stream windows carry the state instead.)
+    windows : {"random", "stream"}
+        ``"random"``: each batch is `batch_size` windows drawn at random (`make_dataset`).
+        ``"stream"``: the corpus is read as `batch_size` streams, each batch continuing the one
+        before (`stream_batches`), and a stateful model carries its state across them, so it
+        learns from whole tunes (truncated backpropagation through time). Needs a model built
+        with ``stateful=True, batch_size=batch_size`` and a single replica.
     seed : int
         Seeds the windows drawn.
     progress, live_plot : bool, optional
@@ -242,6 +279,18 @@ def train(
             f"batch_size={batch_size} must divide evenly among "
             f"{strategy.num_replicas_in_sync} replicas."
         )
+    stateful = any(layer.stateful for layer in recurrent_layers(model))
+    if windows not in ("random", "stream"):
+        raise ValueError(f"windows={windows!r}; expected 'random' or 'stream'.")
+    if windows == "stream":
+        model_batch = model.inputs[0].shape[0]
+        if not stateful or model_batch != batch_size:
+            raise ValueError(
+                "windows='stream' carries the state from one batch to the next: build the model "
+                f"with build_model(..., batch_size={batch_size}, stateful=True)."
+            )
+        if strategy.num_replicas_in_sync > 1:
+            raise ValueError("windows='stream' needs a single replica; use windows='random'.")
     in_notebook = "ipykernel" in sys.modules and not os.environ.get("CI")
     if progress is None:
         progress = in_notebook or (sys.stderr.isatty() and not os.environ.get("CI"))
@@ -278,17 +327,22 @@ def train(
             log.info("Resumed from iteration %d (%s)", int(done_steps), manager.latest_checkpoint)
 
     start_iteration = int(done_steps)
-    dataset = make_dataset(
-        train_ids, seq_length, batch_size, seed=seed * 1_000_003 + start_iteration
-    )
-    batches = iter(strategy.experimental_distribute_dataset(dataset))
+    if windows == "stream":
+        batches = stream_batches(
+            train_ids, seq_length, batch_size, seed=seed, start=start_iteration
+        )
+        reset_states(model)  # a resumed run starts its stream afresh
+    else:
+        dataset = make_dataset(
+            train_ids, seq_length, batch_size, seed=seed * 1_000_003 + start_iteration
+        )
+        batches = iter(strategy.experimental_distribute_dataset(dataset))
 
     @tf.function
     def distributed_step(x, y):
         per_replica = strategy.run(train_step, args=(model, optimizer, x, y))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-    stateful = any(layer.stateful for layer in recurrent_layers(model))
     plot = _LivePlot() if live_plot else None
     from tqdm.auto import tqdm
 
@@ -301,9 +355,14 @@ def train(
     try:
         while iteration < iterations:
             tic = time.perf_counter()
-            if stateful and reset_state:
-                reset_states(model)
-            x, y = next(batches)
+            if windows == "stream":
+                x, y, new_epoch = next(batches)
+                if new_epoch:
+                    reset_states(model)
+            else:
+                if stateful and reset_state:
+                    reset_states(model)
+                x, y = next(batches)
             loss = float(distributed_step(x, y))
             train_seconds += time.perf_counter() - tic
             if not math.isfinite(loss):
@@ -324,7 +383,10 @@ def train(
                 }
                 window_losses = []
                 if val_ids is not None:
-                    entry["val_bits"] = evaluate_bits(model, val_ids, seq_length, eval_tokens)
+                    entry["val_bits"] = evaluate_bits(
+                        model, val_ids, seq_length, eval_tokens,
+                        order="stream" if windows == "stream" else None,
+                    )  # fmt: skip
                     if entry["val_bits"] < best_bits:
                         best_bits, best_iteration = entry["val_bits"], iteration
                         best_weights = (

@@ -307,6 +307,40 @@ def make_dataset(ids: np.ndarray, seq_length: int, batch_size: int, *, seed: int
     return seeds.map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def stream_batches(
+    ids: np.ndarray, seq_length: int, batch_size: int, *, seed: int = 0, start: int = 0
+):
+    """Endless ``(x, y, new_epoch)`` batches that read the corpus as `batch_size` streams.
+
+    Each epoch rotates the corpus by a seeded random offset (so window boundaries move), cuts it
+    into `batch_size` equal rows and walks along them `seq_length` tokens at a time: row ``i``
+    of one batch continues row ``i`` of the batch before. A model that carries its state from
+    batch to batch (``build_model(..., stateful=True)``) thus reads whole tunes in order, with
+    as much context as it can use, while each step costs no more than a random window.
+    ``new_epoch`` is True on an epoch's first batch, where the state must be reset.
+    `start` skips that many batches (to resume a run).
+    """
+    ids = np.asarray(ids, dtype=np.int32)
+    row_length = (len(ids) - 1) // max(batch_size, 1)
+    steps = row_length // seq_length if seq_length >= 1 else 0
+    if steps < 1:
+        raise ValueError(
+            f"The corpus has {len(ids)} tokens, too few for {batch_size} streams of at least "
+            f"seq_length={seq_length} + 1 tokens: use a smaller batch_size or seq_length."
+        )
+    epoch, step = divmod(start, steps)
+    while True:
+        offset = int(np.random.default_rng([seed, epoch]).integers(len(ids)))
+        rotated = np.roll(ids, -offset)
+        rows = rotated[: batch_size * row_length + 1]
+        x = rows[:-1].reshape(batch_size, row_length)
+        y = rows[1:].reshape(batch_size, row_length)
+        for k in range(step, steps):
+            window = slice(k * seq_length, (k + 1) * seq_length)
+            yield x[:, window], y[:, window], k == 0
+        epoch, step = epoch + 1, 0
+
+
 def eval_windows(ids: np.ndarray, seq_length: int, max_tokens: int | None = None):
     """Consecutive, non-overlapping ``(x, y)`` windows covering `ids` (for validation loss)."""
     ids = np.asarray(ids, dtype=np.int32)

@@ -99,7 +99,7 @@ gfe dcB |"""
         "K: G",
         "P:A",
         "ABc d2 e | w: lyrics go away",
-        "[K:D] def [M:2/4] ga  | 50\\% off is kept |",  # the [I:...] field went
+        "[K:D] def [M:2/4] ga | 50\\% off is kept |",  # the [I:...] field went
         "P:B",
         "gfe dcB |",
     ]
@@ -472,3 +472,13 @@ def test_corrupt_tune_edits_interior_bars_only():
     assert corrupt_tune("X:1\nM:4/4\nK:D\n|DEFG|\n", "drop", random.Random(0)) is None
     with pytest.raises(ValueError, match="mode"):
         corrupt_tune(tune, "swap", random.Random(0))
+
+
+def test_spacing_in_the_music_is_tidied_without_changing_it(tmp_path):
+    text = "X:1\nT:Two  words\nM:4/4\nL:1/8\nK:G\n      GABc   dedB |\tdBAG\t\tFGAB |\n   K:D\n"
+    (tune,) = load_tunes(write(tmp_path, "spaced.abc", text))
+    lines = tune.splitlines()
+    assert lines[1] == "T:Two  words"  # header fields are left as written
+    assert lines[5] == "GABc dedB | dBAG FGAB |"  # one space, no indentation
+    assert lines[6] == " K:D"  # would read as a field without its leading space
+    assert check_tune(tune).bars == check_tune(text).bars
