@@ -200,14 +200,19 @@ def check_graph_function(func: Callable, cases: list[tuple[float, float]] | None
     _passed("func computes (a + b) * (b - 1), element by element")
 
 
-def _assign_weights(layer, arrays: dict[tuple, np.ndarray], name: str) -> None:
-    """Set each of `layer`'s weights from `arrays`, matched by shape (so any creation order)."""
+def _assign_weights(layer, arrays: list[np.ndarray], name: str) -> None:
+    """Set `layer`'s weights to `arrays`, matched by shape (weights of the same shape in the
+    order they were created), so the student may create them in any order."""
     weights = list(layer.weights)
     shapes = sorted(tuple(w.shape) for w in weights)
-    if shapes != sorted(arrays):
-        _fail(f"`{name}` should have weights of shapes {sorted(arrays)}; it has {shapes}.")
+    wanted = sorted(tuple(a.shape) for a in arrays)
+    if shapes != wanted:
+        _fail(f"`{name}` should have weights of shapes {wanted}; it has {shapes}.")
+    remaining = list(arrays)
     for weight in weights:
-        weight.assign(arrays[tuple(weight.shape)].astype("float32"))
+        match = next(a for a in remaining if tuple(a.shape) == tuple(weight.shape))
+        remaining = [a for a in remaining if a is not match]
+        weight.assign(match.astype("float32"))
 
 
 def check_dense_layer(layer_class: type, n_inputs: int = 2, n_outputs: int = 3) -> None:
@@ -218,7 +223,7 @@ def check_dense_layer(layer_class: type, n_inputs: int = 2, n_outputs: int = 3) 
     _call(layer.build, "OurDenseLayer.build", (1, n_inputs))
     w = rng.normal(size=(n_inputs, n_outputs))
     b = rng.normal(size=(1, n_outputs))
-    _assign_weights(layer, {(n_inputs, n_outputs): w, (1, n_outputs): b}, "OurDenseLayer")
+    _assign_weights(layer, [w, b], "OurDenseLayer")
     x = rng.normal(size=(4, n_inputs)).astype("float32")
     y = _to_array(_call(layer, "OurDenseLayer", x), "the layer's output")
     w32, b32 = w.astype("float32").astype(_float64), b.astype("float32").astype(_float64)
@@ -239,7 +244,7 @@ def check_identity_model(model_class: type, n_outputs: int = 3) -> None:
     if dense is None:
         _fail("IdentityModel should keep its Dense layer in `self.dense`.")
     w, b = rng.normal(size=(4, n_outputs)), rng.normal(size=(n_outputs,))
-    _assign_weights(dense, {(4, n_outputs): w, (n_outputs,): b}, "self.dense")
+    _assign_weights(dense, [w, b], "self.dense")
     out = _to_array(_call(model, "IdentityModel", x), "model(x)")
     expected = x.astype(_float64) @ w.astype("float32") + b.astype("float32")
     activation = getattr(dense, "activation", None)

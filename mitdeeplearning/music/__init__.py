@@ -24,9 +24,12 @@ _EXPORTS = {
     "split_tunes": "vocab",
     "join_tunes": "vocab",
     "make_dataset": "vocab",
+    "stream_batches": "vocab",
     "build_model": "model",
     "train": "training",
     "TrainResult": "training",
+    "evaluate_bits": "training",
+    "LAB_CONFIG": "training",
     "generate": "sampling",
 }
 

@@ -118,8 +118,44 @@ def tune_to_midi(text: str, midi_path: str | os.PathLike) -> Path:
             with _quiet():
                 score.write("midi", fp=str(partial))
         except Exception as error:
-            raise failure(_describe(error)) from error
+            # music21's MIDI writer trips over some valid tunes (about 1 in 10 of O'Neill's:
+            # "TimeSignature ... is already found in this Stream"); its parse is fine, so write
+            # the notes it parsed ourselves.
+            try:
+                with _quiet():
+                    _score_to_pretty_midi(score).write(str(partial))
+            except Exception:
+                raise failure(_describe(error)) from error
     return midi_path
+
+
+def _score_to_pretty_midi(score) -> pretty_midi.PrettyMIDI:
+    """The notes of a parsed music21 score (repeats played out when they are well formed) as a
+    one-instrument piano MIDI, at the score's first tempo mark or 120 quarter notes a minute."""
+    import music21
+    import pretty_midi
+
+    with contextlib.suppress(music21.repeat.ExpanderException):  # badly formed: play as written
+        score = score.expandRepeats()
+    flat = score.flatten()
+    marks = list(flat.getElementsByClass(music21.tempo.MetronomeMark))
+    quarters_per_minute = marks[0].getQuarterBPM() if marks and marks[0].number else 120.0
+    seconds_per_quarter = 60.0 / quarters_per_minute
+    midi = pretty_midi.PrettyMIDI(initial_tempo=quarters_per_minute)
+    piano = pretty_midi.Instrument(program=0)
+    for element in flat.notes:
+        start = float(element.offset) * seconds_per_quarter
+        end = start + float(element.quarterLength) * seconds_per_quarter
+        if end <= start:  # grace notes take no time in the score
+            continue
+        for pitch in element.pitches:
+            piano.notes.append(
+                pretty_midi.Note(velocity=90, pitch=pitch.midi, start=start, end=end)
+            )
+    if not piano.notes:
+        raise ValueError("no notes with a duration")
+    midi.instruments.append(piano)
+    return midi
 
 
 def midi_to_wav(

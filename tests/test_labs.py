@@ -1,0 +1,184 @@
+"""The nbgrader course: every lab's notebooks run, grade and release as they should.
+
+Parametrised over the labs present in labs/source, so a new lab is tested as soon as it lands.
+Notebooks run with MITDL_FAST=1 (every cell, training shrunk to seconds), in copies under a
+temporary folder so nothing they write lands in the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import nbformat
+import pytest
+
+from mitdeeplearning import course, project_url
+
+LABS = course.labs()
+SOURCE = course.DEFAULT_COURSE / "source"
+RELEASE = course.DEFAULT_COURSE / "release"
+NOTEBOOKS = [(lab, path.name) for lab in LABS for path in sorted((SOURCE / lab).glob("*.ipynb"))]
+# What an unanswered lab may raise: the stubs themselves, names an unanswered cell never
+# defined, and the checks' verdicts on missing answers.
+UNANSWERED = {"NotImplementedError", "NameError", "GradingError"}
+
+
+def test_there_are_labs_with_notebooks():
+    assert "lab1" in LABS and len(NOTEBOOKS) >= 2
+
+
+@pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
+def test_notebooks_are_committed_with_outputs_cleared(lab, name):
+    for path in (SOURCE / lab / name, RELEASE / lab / name):
+        notebook = nbformat.read(path, as_version=4)
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type == "code":
+                assert cell.outputs == [], f"{path.name} cell {index} has outputs"
+                assert cell.execution_count is None, f"{path.name} cell {index} was run"
+
+
+def test_release_is_in_sync_with_source():
+    assert course.check_release() == []
+
+
+@pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
+def test_release_starts_with_a_colab_badge_and_a_set_up_cell(lab, name):
+    notebook = nbformat.read(RELEASE / lab / name, as_version=4)
+    badge, title = notebook.cells[0], notebook.cells[1]
+    owner_repo = project_url().removeprefix("https://github.com/")
+    expected = (
+        f"https://colab.research.google.com/github/{owner_repo}/blob/main/labs/release/{lab}/{name}"
+    )
+    assert expected in badge.source
+    total = sum(cell.metadata.get("nbgrader", {}).get("points", 0) for cell in notebook.cells)
+    assert total > 0 and f"worth **{total} points**" in title.source
+    setup = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert f"git+{project_url()}" in setup.source and "COURSE_API" in setup.source
+
+
+@pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
+def test_graded_cells_are_well_formed(lab, name):
+    notebook = nbformat.read(SOURCE / lab / name, as_version=4)
+    ids = []
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader")
+        if not meta:
+            continue
+        ids.append(meta["grade_id"])
+        if meta.get("solution"):
+            assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
+        if meta.get("grade"):
+            assert meta["locked"] and meta["points"] > 0
+            # Test cells never train: they check small functions on small inputs.
+            assert not re.search(r"\b(music\.train|\.fit)\(", cell.source), meta["grade_id"]
+    assert len(ids) == len(set(ids)), "grade ids must be unique"
+
+
+@pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
+def test_source_notebook_runs_top_to_bottom(lab, name, tmp_path):
+    shutil.copy(SOURCE / lab / name, tmp_path / name)
+    executed = course.execute_notebook(tmp_path / name, fast=True)
+    passed = sum(
+        output.get("text", "").count("\N{CHECK MARK}")
+        for cell in executed.cells
+        for output in cell.get("outputs", [])
+    )
+    graded = sum(1 for cell in executed.cells if cell.metadata.get("nbgrader", {}).get("grade"))
+    assert passed >= graded  # every test cell printed at least one check mark
+
+
+@pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
+def test_release_notebook_fails_only_on_unanswered_cells(lab, name, tmp_path):
+    shutil.copy(RELEASE / lab / name, tmp_path / name)
+    executed = course.execute_notebook(tmp_path / name, fast=True, allow_errors=True)
+    errors = course.cell_errors(executed)
+    assert {ename for _, ename, _ in errors} <= UNANSWERED, errors
+    failed = {index for index, _, _ in errors}
+    for index, cell in enumerate(executed.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            assert "raise NotImplementedError()" in cell.source
+        if meta.get("grade"):  # no check passes without an answer
+            assert index in failed, f"test cell {meta['grade_id']} passed on the release"
+
+
+# ## Autograding with nbgrader ---------------------------------------------------------------
+
+CHEATS = {
+    # An answer that patches the checks and numpy.testing, and returns nonsense.
+    "compute_loss": """
+def compute_loss(labels, logits):
+    return 0.0
+
+from mitdeeplearning import grading
+import numpy.testing
+grading.check_loss = lambda *args, **kwargs: None
+numpy.testing.assert_allclose = lambda *args, **kwargs: None
+""",
+    # An object that claims to equal everything.
+    "vectorize": """
+class Anything:
+    def __eq__(self, other):
+        return True
+
+    def __len__(self):
+        return 1
+
+
+def vectorize_string(string):
+    return Anything()
+""",
+}
+
+
+def _submission(folder, notebooks, edit=None):
+    folder.mkdir(parents=True)
+    for path in notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        if edit:
+            edit(notebook)
+        nbformat.write(notebook, folder / path.name)
+    return folder
+
+
+def _cheat(notebook):
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") in CHEATS:
+            cell.source = CHEATS[meta["grade_id"]]
+        if meta.get("grade"):  # and rewrites every locked test cell to pass
+            cell.source = "pass"
+
+
+@pytest.fixture(scope="module", params=LABS)
+def graded(request, tmp_path_factory):
+    lab = request.param
+    root = tmp_path_factory.mktemp(f"autograde-{lab}")
+    source = sorted((SOURCE / lab).glob("*.ipynb"))
+    release = sorted((RELEASE / lab).glob("*.ipynb"))
+    submissions = {
+        "solution": _submission(root / "in" / "solution", source),
+        "untouched": _submission(root / "in" / "untouched", release),
+        "cheater": _submission(root / "in" / "cheater", release, _cheat),
+    }
+    return lab, course.autograde(lab, submissions, workdir=root / "course", timeout=900)
+
+
+def test_the_solution_scores_full_marks(graded):
+    lab, grades = graded
+    result = grades["solution"]
+    assert result["max_score"] > 0
+    assert result["score"] == result["max_score"], json.dumps(result["cells"], indent=1)
+
+
+def test_the_untouched_release_scores_zero(graded):
+    _, grades = graded
+    assert grades["untouched"]["score"] == 0
+    assert grades["untouched"]["max_score"] == grades["solution"]["max_score"]
+
+
+def test_a_tampered_submission_gains_nothing(graded):
+    _, grades = graded
+    assert grades["cheater"]["score"] == 0, json.dumps(grades["cheater"]["cells"], indent=1)
