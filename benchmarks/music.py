@@ -94,6 +94,10 @@ def main() -> None:
     parser.add_argument("--tunes", type=int, default=100, help="tunes generated per validity check")
     parser.add_argument("--eval-tokens", type=int, default=30_000)
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument(
+        "--reference-best", type=float, default=None,
+        help="with --skip-reference: the reference's best held-out bits/char from an earlier run",
+    )  # fmt: skip
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
 
@@ -222,6 +226,13 @@ def main() -> None:
         "invalid_reasons_t1.0": reasons_t1,
         "example_tune": our_tunes[0],
     }
+    if ref_best is None and args.reference_best is not None:
+        reached = first_time_at_or_below(our_run.history, args.reference_best)
+        result["ours"]["seconds_to_reference_best"] = reached
+        result["ratios"] = {
+            "reference_best_given": args.reference_best,
+            "best_bits_gap_after_our_seconds": round(args.reference_best - min(vals), 3),
+        }
     if ref_best is not None:
         ref = result["reference"]
         ours_r = result["ours"]

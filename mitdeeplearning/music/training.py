@@ -51,7 +51,7 @@ LAB_CONFIG = {
     "batch_size": 64,
     "windows": "stream",
     "learning_rate": 5e-3,
-    "lr_half_life": 600,
+    "lr_half_life": 300,
     "temperature": 0.3,
 }
 
