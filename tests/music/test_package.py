@@ -26,7 +26,8 @@ PUBLIC = [
 def test_every_public_name_resolves():
     assert set(PUBLIC) <= set(music.__all__)
     for name in music.__all__:
-        assert callable(getattr(music, name)), name
+        value = getattr(music, name)
+        assert callable(value) or (name == "LAB_CONFIG" and "rnn_units" in value), name
 
 
 def test_importing_the_package_loads_nothing_heavy():
