@@ -315,7 +315,14 @@ def train(
         ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, iteration=done_steps)
         manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=2)
         if manager.latest_checkpoint:
-            ckpt.restore(manager.latest_checkpoint).expect_partial()
+            try:
+                ckpt.restore(manager.latest_checkpoint).expect_partial()
+            except (ValueError, tf.errors.OpError) as exc:
+                raise ValueError(
+                    f"{checkpoint_dir} holds a run of a different model or optimizer, so training "
+                    "cannot resume from it: pass another checkpoint_dir or delete that folder "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+                ) from None
             state = json.loads((checkpoint_dir / "history.json").read_text())
             history = state["history"]
             if (

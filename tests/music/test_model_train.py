@@ -112,6 +112,15 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     assert state["best_iteration"] == resumed.best_iteration
 
 
+def test_a_checkpoint_of_another_model_is_a_clear_error(tmp_path):
+    kwargs = dict(seq_length=20, batch_size=8, eval_every=10, progress=False,
+                  checkpoint_dir=tmp_path / "ckpt")  # fmt: skip
+    train(build_model(len(VOCAB), **SMALL, seed=0), IDS, iterations=10, **kwargs)
+    bigger = build_model(len(VOCAB), 8, 48, seed=0)
+    with pytest.raises(ValueError, match="holds a run of a different model"):
+        train(bigger, IDS, iterations=20, **kwargs)
+
+
 def test_stateful_reference_model_trains_and_evaluates():
     model = build_model(len(VOCAB), **SMALL, batch_size=4, stateful=True, seed=0)
     result = train(model, IDS, val_ids=VAL, iterations=20, seq_length=20, batch_size=4,
