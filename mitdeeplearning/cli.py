@@ -1,4 +1,4 @@
-"""The `mitdl` command: list and fetch datasets (more commands arrive with the labs).
+"""The `mitdl` command: list, fetch and build datasets (more commands arrive with the labs).
 
 Stays fast: nothing heavy (TensorFlow, music21, nbgrader) is imported to parse arguments or
 print help; each command imports what it needs when it runs.
@@ -93,6 +93,38 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_build(args: argparse.Namespace) -> int:
+    from .xray import datasets
+
+    options = {
+        "size": args.size,
+        "out": args.out,
+        "seed": args.seed,
+        "limit": args.limit,
+        "progress": False if args.quiet else None,
+    }
+    try:
+        if args.source == "nih":
+            paths = datasets.build_nih(args.images, args.csv, bbox_csv=args.bbox, **options)
+        else:
+            paths = datasets.build_siim(args.images, args.rle, **options)
+    except (OSError, ImportError) as exc:  # a missing input, or pydicom for DICOM files
+        print(f"mitdl: error: {exc}", file=sys.stderr)
+        return 1
+    for path in paths.values():
+        print(path)
+    return 0
+
+
+def _add_build_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=int, default=256, help="side of the square images (256)")
+    p.add_argument("--out", metavar="DIR", help="folder to write to (default: the data cache)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/val/test split (0)")
+    p.add_argument("--limit", type=int, help="use at most this many images (a random subset)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_build)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mitdl",
@@ -114,6 +146,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=3, help="retries on transient errors (3)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_fetch)
+
+    p = sub.add_parser(
+        "build",
+        help="turn downloaded NIH or SIIM-ACR images into train/val/test HDF5 files",
+        description="Build the pneumothorax HDF5 files that load_pneumothorax('nih' or 'siim') "
+        "reads, from images downloaded by hand (see `mitdl datasets nih-chestxray14`).",
+    )
+    targets = p.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    q = targets.add_parser("nih", help="NIH ChestX-ray14: pneumothorax vs no finding")
+    q.add_argument("--images", required=True, metavar="DIR", help="folder of the PNG images")
+    q.add_argument("--csv", required=True, metavar="FILE", help="Data_Entry_2017.csv")
+    q.add_argument("--bbox", metavar="FILE", help="BBox_List_2017.csv (pneumothorax boxes)")
+    _add_build_options(q)
+    q = targets.add_parser("siim", help="SIIM-ACR Pneumothorax: images with masks")
+    q.add_argument("--images", required=True, metavar="DIR", help="folder of .png or .dcm images")
+    q.add_argument("--rle", required=True, metavar="FILE", help="train-rle.csv (the masks)")
+    _add_build_options(q)
     return parser
 
 

@@ -1,0 +1,42 @@
+"""Lab 2's X-rays: pneumothorax data (an offline phantom with masks, real NIH / SIIM / HDF5
+data), a GAP-CNN, ROC evaluation, and Class Activation Maps scored against ground truth.
+
+Public names are imported lazily, so ``import mitdeeplearning.xray`` stays cheap and only the
+parts you use load TensorFlow, OpenCV or h5py.
+"""
+
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    # data
+    "make_synthetic_cxr": "phantom",
+    "load_h5": "datasets",
+    "save_h5": "datasets",
+    "rle_encode": "datasets",
+    "rle_decode": "datasets",
+    "build_nih": "datasets",
+    "build_siim": "datasets",
+    "load_pneumothorax": "datasets",
+    # model and evaluation
+    "build_cam_cnn": "model",
+    "train_cam_cnn": "model",
+    "roc": "evaluation",
+    "plot_roc": "evaluation",
+    "confusion_at": "evaluation",
+    # explanation and its scores
+    "class_activation_maps": "cam",
+    "grad_cam": "cam",
+    "pointing_game": "localisation",
+    "energy_in_mask": "localisation",
+    "cam_iou": "localisation",
+    "iobb_hits": "localisation",
+    "overlay": "plots",
+    "plot_cams": "plots",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
