@@ -8,7 +8,7 @@ image at a time, the feature maps and the CAM in separate passes). With ``--shor
 second model trains on data where chest tubes go with the label and is tested on tube-free
 images: the AUC it reports on its own kind of data against the one it really has.
 
-    python benchmarks/xray.py [--seeds 3] [--seconds 180] [--size 128] [--shortcut]
+    python benchmarks/xray.py [--seeds 3] [--first-seed 0] [--seconds 180] [--size 128] [--shortcut]
 
 Prints one JSON line.
 """
@@ -136,6 +136,7 @@ def run(seed: int, seconds: float, size: int, shortcut: str | None, tube_free_te
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--shortcut", action="store_true", help="also train with chest tubes")
@@ -146,7 +147,7 @@ def main() -> None:
     phantom_rate = 200 / (time.perf_counter() - start)
 
     runs, model, images = [], None, None
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         out, model, images = run(seed, args.seconds, args.size, None, None)
         runs.append(out)
         print(json.dumps(out), file=sys.stderr)

@@ -457,6 +457,34 @@ def _upsample(maps, size):
     return tf.image.resize(maps[..., None], size, method="bilinear")[..., 0]
 
 
+# Per-model compiled CAM steps (one per contrast setting and image size), kept outside the model.
+_CAM_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _cam_step(model, plan: _Plan, contrast: bool, size: tuple):
+    """One compiled step: features and logits in one forward pass, the class weights, the
+    contraction over channels and the upsampling, so a CAM costs little more than a forward
+    pass. ``which`` holds a class per image, or -1 for the predicted class."""
+    steps = _CAM_STEPS.setdefault(model, {})
+    key = (id(plan), contrast, size)
+    if key not in steps:
+
+        @tf.function(reduce_retracing=True)
+        def step(x, which):
+            kernel = tf.cast(plan.dense.kernel, tf.float32)  # read now: weights may change
+            bias = tf.cast(plan.dense.bias, tf.float32) if plan.dense.use_bias else 0.0
+            features, _ = plan.run(x)
+            features = tf.cast(features, tf.float32)  # (B, h, w, K)
+            logits = tf.reduce_mean(features, axis=(1, 2)) @ kernel + bias
+            which = tf.where(which < 0, _predicted(logits), which)
+            weights = _class_weights(_contrast(kernel) if contrast else kernel, which)  # (B, K)
+            maps = tf.einsum("bhwk,bk->bhw", features, weights)
+            return _upsample(maps, size), logits
+
+        steps[key] = step
+    return steps[key]
+
+
 def class_activation_maps(
     model: keras.Model,
     images,
@@ -531,30 +559,26 @@ def class_activation_maps(
     _check_batch_size(batch_size)
     plan = _plan(model, "cam", layer)
     images = _check_images(images, plan)
-    kernel = tf.cast(plan.dense.kernel, tf.float32)  # (K, classes) or (K, 1)
-    bias = tf.cast(plan.dense.bias, tf.float32) if plan.dense.use_bias else 0.0
-    mapped = _contrast(kernel) if contrast else kernel
-    classes = max(2, int(kernel.shape[1]))
+    classes = max(2, int(plan.dense.kernel.shape[1]))  # kernel (K, classes) or (K, 1)
     chosen = _check_class_index(class_index, len(images), classes)
 
     size = images.shape[1:3]
+    step = _cam_step(model, plan, contrast, tuple(size))
     cams, all_logits = [], []
     for start in range(0, len(images), batch_size):
         x = tf.constant(images[start : start + batch_size])
         if not plan.checked:
             _check_chain(model, plan, x)
-        features, _ = plan.run(x)
-        features = tf.cast(features, tf.float32)  # (B, h, w, K)
-        logits = tf.reduce_mean(features, axis=(1, 2)) @ kernel + bias
-        which = _predicted(logits) if chosen is None else chosen[start : start + batch_size]
-        weights = _class_weights(mapped, tf.constant(which))  # (B, K)
-        maps = tf.einsum("bhwk,bk->bhw", features, weights)
-        cams.append(_upsample(maps, size).numpy())
+        which = (
+            np.full(len(x), -1, np.int32) if chosen is None else chosen[start : start + batch_size]
+        )
+        maps, logits = step(x, tf.constant(which, tf.int32))
+        cams.append(maps.numpy())
         all_logits.append(logits.numpy())
     cams = np.concatenate(cams) if cams else np.zeros((0, *size), np.float32)
     if not return_logits:
         return cams
-    logits = np.concatenate(all_logits) if all_logits else np.zeros((0, kernel.shape[1]))
+    logits = np.concatenate(all_logits) if all_logits else np.zeros((0, plan.dense.kernel.shape[1]))
     return cams, logits.astype(np.float32)
 
 
