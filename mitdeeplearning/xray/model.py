@@ -19,7 +19,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -317,6 +317,19 @@ class _KeepBest(keras.callbacks.Callback):
             self.model.set_weights(self.weights)
 
 
+class _CustomLoss(keras.losses.Loss):
+    """A user's ``loss(labels, logits)`` as a Keras loss. Keras hands a loss its labels cast to
+    float32; this passes them on as the ``(batch,) int32`` class ids they are."""
+
+    def __init__(self, function: Callable) -> None:
+        super().__init__(name=getattr(function, "__name__", "custom_loss"))
+        self.function = function
+
+    def call(self, y_true, y_pred):
+        labels = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+        return self.function(labels, y_pred)
+
+
 def _check_images(images, name: str, model: keras.Model) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim != 4 or not np.issubdtype(images.dtype, np.floating):
@@ -516,6 +529,7 @@ def train_cam_cnn(
     weight_decay: float = 0.0,
     augment: bool | Mapping[str, float] = True,
     class_weight: str | Mapping[int, float] | None = "balanced",
+    loss: Callable | None = None,
     keep_best: bool = True,
     strategy: tf.distribute.Strategy | None = None,
     max_seconds: float | None = None,
@@ -561,6 +575,12 @@ def train_cam_cnn(
         ``{"flip": False}``.
     class_weight : "balanced", None or {0: w0, 1: w1}
         The loss weight of each class (`class_weights`).
+    loss : callable, optional
+        Your own loss instead of the weighted cross-entropy: ``loss(labels, logits)`` with a
+        batch's ``(batch,) int32`` labels and ``(batch, 2) float32`` logits, returning the mean
+        loss (or one loss per example), written with TensorFlow operations (it runs inside the
+        compiled training step). It weighs the classes itself, so `class_weight` must then be
+        None. ``history["loss"]`` then records it.
     keep_best : bool
         With `val`, end with the weights of the epoch of best ``val_auc``.
     strategy : tf.distribute.Strategy, optional
@@ -618,6 +638,16 @@ def train_cam_cnn(
         raise ValueError(f"weight_decay={weight_decay!r} must be a number >= 0.")
     if max_seconds is not None and not max_seconds > 0:
         raise ValueError(f"max_seconds={max_seconds!r} must be a positive number of seconds.")
+    if loss is not None:
+        if not callable(loss):
+            raise ValueError(
+                f"loss={loss!r} must be a function loss(labels, logits) returning the mean loss."
+            )
+        if class_weight is not None:
+            raise ValueError(
+                f"train_cam_cnn(loss=...) trains with your loss as it is: weigh the classes "
+                f"inside it and pass class_weight=None (got class_weight={class_weight!r})."
+            )
     settings = _augment_settings(augment)
     weight_of = class_weights(labels, class_weight)
     sample_weights = np.where(labels == 1, weight_of[1], weight_of[0]).astype(np.float32)
@@ -640,7 +670,11 @@ def train_cam_cnn(
         optimizer = keras.optimizers.Adam(learning_rate, weight_decay=weight_decay or None)
         model.compile(
             optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            loss=(
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+                if loss is None
+                else _CustomLoss(loss)
+            ),
             metrics=[PositiveClassAUC(name="auc")],
         )
     train_data = make_training_dataset(

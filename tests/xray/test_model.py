@@ -262,3 +262,32 @@ def test_training_under_mirrored_strategy_on_two_cpu_devices():
     assert len(result["loss"]) == 4 and all(np.isfinite(result["loss"]))
     assert result["loss"][-1] < result["loss"][0]  # it learns across both replicas
     assert max(result["val_auc"]) > 0.8
+
+
+def test_a_custom_loss_trains_like_the_built_in_one():
+    x, y, _ = blobs(64, seed=3)
+    weights = class_weights(y)
+    table = tf.constant([weights[0], weights[1]], tf.float32)
+    seen = {}
+
+    def weighted_cross_entropy(labels, logits):
+        seen["dtype"] = labels.dtype
+        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        return tf.reduce_mean(tf.gather(table, labels) * per_example)
+
+    histories = []
+    for kwargs in ({}, {"loss": weighted_cross_entropy, "class_weight": None}):
+        model = build_cam_cnn((64, 64, 1), filters=(4, 8), seed=0)
+        result = train_cam_cnn(model, x, y, epochs=2, seed=1, progress=False, **kwargs)
+        histories.append(result.history["loss"])
+    assert seen["dtype"] == tf.int32  # class ids, not Keras' float32 labels
+    assert histories[1] == pytest.approx(histories[0], rel=1e-4)
+
+
+def test_a_custom_loss_does_its_own_class_weighting():
+    x, y, _ = blobs(8)
+    model = build_cam_cnn((64, 64, 1), filters=(4, 8))
+    with pytest.raises(ValueError, match="class_weight=None"):
+        train_cam_cnn(model, x, y, loss=lambda labels, logits: 0.0, progress=False)
+    with pytest.raises(ValueError, match="must be a function"):
+        train_cam_cnn(model, x, y, loss="mse", class_weight=None, progress=False)
