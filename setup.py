@@ -20,7 +20,7 @@ VERSION = re.search(
 # Colab already has: a second distribution of either would install a second copy.
 INSTALL_REQUIRES = [
     "tensorflow>=2.16",  # Keras 3
-    "numpy>=1.26",
+    "numpy>=2.0",
     "matplotlib>=3.7",
     "music21>=9.1",
     "pretty_midi>=0.2.10",

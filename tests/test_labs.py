@@ -26,7 +26,17 @@ UNANSWERED = {"NotImplementedError", "NameError", "GradingError"}
 
 
 def test_there_are_labs_with_notebooks():
-    assert "lab1" in LABS and len(NOTEBOOKS) >= 2
+    assert {"lab1", "lab2"} <= set(LABS) and len(NOTEBOOKS) >= 3
+
+
+def test_every_tamper_case_targets_a_graded_answer():
+    answers = {
+        cell.metadata["nbgrader"]["grade_id"]
+        for lab, name in NOTEBOOKS
+        for cell in nbformat.read(SOURCE / lab / name, as_version=4).cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+    }
+    assert set(CHEATS) <= answers
 
 
 @pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
@@ -129,6 +139,26 @@ class Anything:
 
 def vectorize_string(string):
     return Anything()
+""",
+    # Lab 2: a constant loss with its check replaced, and curves that equal everything.
+    "weighted_loss": """
+def weighted_cross_entropy(labels, logits, class_weights):
+    return tf.constant(0.0)
+
+from mitdeeplearning import grading
+grading.check_weighted_loss = lambda *args, **kwargs: print("\N{CHECK MARK}")
+""",
+    "roc": """
+class Anything:
+    def __eq__(self, other):
+        return True
+
+    def __ge__(self, other):
+        return True
+
+
+def roc_curve(labels, scores):
+    return Anything(), Anything(), Anything()
 """,
 }
 

@@ -461,15 +461,21 @@ def _upsample(maps, size):
 _CAM_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _cam_step(model, plan: _Plan, contrast: bool, size: tuple):
+def _cam_step(model, plan: _Plan, contrast: bool, shape: tuple):
     """One compiled step: features and logits in one forward pass, the class weights, the
     contraction over channels and the upsampling, so a CAM costs little more than a forward
-    pass. ``which`` holds a class per image, or -1 for the predicted class."""
+    pass. ``which`` holds a class per image, or -1 for the predicted class. Traced once per
+    image shape ``(height, width, channels)``, for any batch size."""
     steps = _CAM_STEPS.setdefault(model, {})
-    key = (id(plan), contrast, size)
+    key = (id(plan), contrast, shape)
+    size = shape[:2]
     if key not in steps:
+        signature = [
+            tf.TensorSpec((None, *shape), tf.float32),
+            tf.TensorSpec((None,), tf.int32),
+        ]
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(input_signature=signature)
         def step(x, which):
             kernel = tf.cast(plan.dense.kernel, tf.float32)  # read now: weights may change
             bias = tf.cast(plan.dense.bias, tf.float32) if plan.dense.use_bias else 0.0
@@ -563,7 +569,7 @@ def class_activation_maps(
     chosen = _check_class_index(class_index, len(images), classes)
 
     size = images.shape[1:3]
-    step = _cam_step(model, plan, contrast, tuple(size))
+    step = _cam_step(model, plan, contrast, tuple(images.shape[1:]))
     cams, all_logits = [], []
     for start in range(0, len(images), batch_size):
         x = tf.constant(images[start : start + batch_size])

@@ -347,3 +347,14 @@ def test_the_cached_extractors_do_not_keep_a_model_alive():
     del model
     gc.collect()
     assert alive() is None
+
+
+def test_cam_is_traced_once_for_any_batch_size():
+    from mitdeeplearning.xray import cam as cam_module
+
+    fresh_model = build_cam_cnn((64, 64, 1), filters=(4, 8), seed=0)
+    images = np.random.default_rng(0).random((70, 64, 64, 1)).astype("float32")
+    for n in (1, 3, 7, 70):  # 70 runs as 64 + 6
+        class_activation_maps(fresh_model, images[:n], batch_size=64)
+    (step,) = cam_module._CAM_STEPS[fresh_model].values()
+    assert step.experimental_get_tracing_count() == 1
