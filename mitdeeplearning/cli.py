@@ -1,4 +1,5 @@
-"""The `mitdl` command: list, fetch and build datasets (more commands arrive with the labs).
+"""The `mitdl` command: datasets (list, fetch, build), and the course: run the labs, release
+them, validate a notebook before submitting it.
 
 Stays fast: nothing heavy (TensorFlow, music21, nbgrader) is imported to parse arguments or
 print help; each command imports what it needs when it runs.
@@ -11,6 +12,7 @@ import json
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
 from ._version import __version__
 
@@ -125,6 +127,114 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_cmd_build)
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from . import course
+
+    bars: dict[str, object] = {}
+
+    def on_cell(label: str, done: int, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        if args.quiet:
+            return
+        bar = bars.get(label)
+        if bar is None:
+            bar = bars[label] = tqdm(total=total, desc=label, unit="cell", file=sys.stderr)
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+
+    mode = "fast mode (MITDL_FAST=1)" if args.fast else "full mode"
+    print(f"Running {args.lab} in {mode}; results in {Path(args.out).resolve()}", file=sys.stderr)
+    try:
+        results = course.run_lab(
+            args.lab, args.course, out=args.out, fast=args.fast, timeout=args.timeout,
+            on_cell=on_cell,
+        )  # fmt: skip
+    except course.CourseError as exc:
+        for bar in bars.values():
+            bar.close()
+        print(f"mitdl run: {exc}", file=sys.stderr)
+        return 1
+    for lab, summary in results.items():
+        print(f"{lab}: {summary['seconds']:.0f} s")
+        for name, entry in summary["notebooks"].items():
+            figures = ", ".join(f"{k} {v}" for k, v in entry["metrics"].items())
+            print(f"  {name}: {entry['seconds']:.0f} s" + (f"; {figures}" if figures else ""))
+        print(f"  → {Path(args.out).resolve() / lab / 'metrics.json'}")
+    return 0
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from . import course
+
+    try:
+        if args.check:
+            problems = course.check_release(args.lab, args.course)
+            for line in problems:
+                print(line)
+            if problems:
+                print("The release is out of date: run `mitdl release` and commit it.",
+                      file=sys.stderr)  # fmt: skip
+                return 1
+            print("The release matches the sources.")
+            return 0
+        for path in course.generate_release(args.lab, args.course):
+            print(path)
+    except course.CourseError as exc:
+        print(f"mitdl release: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from . import course
+    from .submission import SubmissionError
+
+    try:
+        report = course.validate(args.notebook, args.course, run=not args.no_run)
+    except (SubmissionError, course.CourseError) as exc:
+        print(f"mitdl validate: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0 if report["ready"] else 1
+    print(f"{args.notebook}: {report['lab']}/{report['notebook']}, {report['graded']} graded tests")
+    lost_answers = report["missing_answers"]
+    lost_tests = [g for g in report["missing"] if g not in lost_answers]
+    if lost_answers:
+        print(
+            f"  MISSING answer cells: {', '.join(lost_answers)}. They cannot be graded: "
+            "download a fresh copy of the notebook and copy your answers into it."
+        )
+    if lost_tests:
+        print(f"  missing test cells: {', '.join(lost_tests)} (the autograder puts them back)")
+    if report["repaired"]:
+        print(
+            f"  grading metadata lost on {len(report['repaired'])} cells "
+            f"({', '.join(report['repaired'])}): the autograder repairs it."
+        )
+    if not report["missing"] and not report["repaired"]:
+        print("  grading metadata: intact")
+    if report["changed"]:
+        print(
+            f"  locked cells edited: {', '.join(report['changed'])} (the autograder restores "
+            "them from the release)"
+        )
+    if report["unanswered"]:
+        print(f"  unanswered: {', '.join(report['unanswered'])}")
+    for flag in report["flags"]:
+        print(f"  flagged for the instructor: {flag}")
+    if report["seconds"] is not None:
+        print(f"  ran top to bottom in {report['seconds']:.0f} s (MITDL_FAST=1)")
+        for name, message in report["failed_checks"]:
+            print(f"  check {name} fails: {message}")
+        for name, message in report["errors"]:
+            print(f"  {name} raises {message}")
+    print("Ready to submit." if report["ready"] else "Not ready yet: see above.")
+    return 0 if report["ready"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mitdl",
@@ -163,6 +273,42 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--images", required=True, metavar="DIR", help="folder of .png or .dcm images")
     q.add_argument("--rle", required=True, metavar="FILE", help="train-rle.csv (the masks)")
     _add_build_options(q)
+
+    course_help = "course folder (default: this repository's labs/)"
+    p = sub.add_parser(
+        "run",
+        help="run the labs' solution notebooks headless and keep what they make",
+        description="Execute each solution notebook top to bottom on the embedded data and "
+        "write, per lab, the executed notebook, an HTML copy, its figures as PNG, the files it "
+        "saved (tunes, audio) and metrics.json.",
+    )
+    p.add_argument("lab", nargs="?", default="all", help="lab1, lab2 ... or all (default)")
+    p.add_argument("--fast", action="store_true", help="MITDL_FAST=1: every cell, briefly")
+    p.add_argument("--out", default="mitdl-run", metavar="DIR", help="results (./mitdl-run)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per cell (1800)")
+    p.add_argument("--course", metavar="DIR", help=course_help)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("release", help="generate the student notebooks with nbgrader")
+    p.add_argument("lab", nargs="?", default=None, help="one lab (default: all)")
+    p.add_argument(
+        "--check", action="store_true", help="exit 1 when the committed release is out of date"
+    )
+    p.add_argument("--course", metavar="DIR", help=course_help)
+    p.set_defaults(func=_cmd_release)
+
+    p = sub.add_parser(
+        "validate",
+        help="check a notebook before you submit it",
+        description="Which lab is it, is its grading metadata intact (or repairable), which "
+        "answers are missing, and which visible checks fail when it runs top to bottom.",
+    )
+    p.add_argument("notebook", help="the .ipynb file")
+    p.add_argument("--no-run", action="store_true", help="only check the file; do not run it")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.add_argument("--course", metavar="DIR", help=course_help)
+    p.set_defaults(func=_cmd_validate)
     return parser
 
 

@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 #: This repository's course.
@@ -168,13 +170,16 @@ def execute_notebook(
     cwd: str | os.PathLike | None = None,
     allow_errors: bool = False,
     env: dict[str, str] | None = None,
+    on_cell: Callable[[int, int], None] | None = None,
+    save_as: str | os.PathLike | None = None,
 ):
     """Run a notebook top to bottom in a fresh kernel and return the executed copy.
 
     ``fast=True`` sets ``MITDL_FAST=1`` (training shrinks to seconds, every cell still runs).
     A cell that fails raises `CourseError` naming the notebook, the cell and the error, unless
     `allow_errors` (then the errors are in the returned notebook's outputs). The file on disk is
-    left as it was.
+    left as it was. ``on_cell(done, total)`` is called after each code cell; `save_as` receives
+    the executed notebook, also when a cell failed (to see what happened).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -189,6 +194,15 @@ def execute_notebook(
         notebook, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
         resources={"metadata": {"path": str(cwd or path.parent)}},
     )  # fmt: skip
+    if on_cell is not None:
+        total = sum(1 for cell in notebook.cells if cell.cell_type == "code")
+        done = [0]
+
+        def executed(cell, cell_index, execute_reply):
+            done[0] += 1
+            on_cell(done[0], total)
+
+        client.on_cell_executed = executed
     try:
         client.execute()
     except (CellExecutionError, CellTimeoutError) as exc:
@@ -201,6 +215,8 @@ def execute_notebook(
             f"{path.name}: {where} failed: {summary[-1] if summary else exc}"
         ) from None
     finally:
+        if save_as is not None:
+            nbformat.write(notebook, save_as)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -223,6 +239,182 @@ def cell_errors(notebook) -> list[tuple[int, str, str]]:
     return found
 
 
+# ## The main job: run the labs, keep what they make --------------------------------------------
+
+
+def _export_html(notebook, target: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    target.write_text(body, encoding="utf-8")
+
+
+def _save_figures(notebook, stem: str, folder: Path) -> list[Path]:
+    """Every PNG a notebook showed, as ``<stem>-cell<index>-<k>.png``."""
+    import base64
+
+    written = []
+    for index, cell in enumerate(notebook.cells):
+        k = 0
+        for output in cell.get("outputs", []):
+            data = output.get("data", {}).get("image/png")
+            if not data:
+                continue
+            k += 1
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{stem}-cell{index:02d}-{k}.png"
+            target.write_bytes(base64.b64decode(data if isinstance(data, str) else "".join(data)))
+            written.append(target)
+    return written
+
+
+def run_lab(
+    lab: str | None = None,
+    course: str | os.PathLike | None = None,
+    *,
+    out: str | os.PathLike,
+    fast: bool = False,
+    timeout: float = 1800,
+    on_cell: Callable[[str, int, int], None] | None = None,
+) -> dict[str, dict]:
+    """Run every solution notebook of `lab` (or of every lab, with None or ``"all"``) headless
+    and keep what it makes.
+
+    For each lab, ``<out>/<lab>/`` receives each executed notebook (run there, so the files it
+    writes land there too), an HTML copy, ``figures/`` (every image it showed, as PNG), the
+    files it saved through `mitdeeplearning.report.output_dir` (e.g. generated tunes), and
+    ``metrics.json``: ``{"lab", "fast", "seconds", "notebooks": {name: {"seconds",
+    "metrics"}}}``, the metrics being what each notebook passed to
+    `mitdeeplearning.report.record_metrics`.
+
+    ``on_cell(notebook, done, total)`` reports progress. A failing cell raises `CourseError`
+    naming the notebook, the cell and the error; the executed notebook up to that cell is kept.
+    Returns lab → the contents of its ``metrics.json``.
+    """
+    from .report import NOTEBOOK_VARIABLE, OUT_VARIABLE
+
+    root = course_dir(course)
+    results: dict[str, dict] = {}
+    for name in _lab_list(lab, root):
+        folder = Path(out).resolve() / name
+        folder.mkdir(parents=True, exist_ok=True)
+        summary = {"lab": name, "fast": fast, "seconds": 0.0, "notebooks": {}}
+        for source in sorted((root / "source" / name).glob("*.ipynb")):
+            stem = source.stem
+            working = folder / source.name
+            shutil.copy2(source, working)
+            stale = folder / f"metrics-{stem}.json"
+            stale.unlink(missing_ok=True)
+            progress = None if on_cell is None else (
+                lambda done, total, label=f"{name}/{source.name}": on_cell(label, done, total)
+            )  # fmt: skip
+            tic = time.perf_counter()
+            executed = execute_notebook(
+                working, fast=fast, timeout=timeout, cwd=folder, on_cell=progress,
+                save_as=working, env={OUT_VARIABLE: str(folder), NOTEBOOK_VARIABLE: stem},
+            )  # fmt: skip
+            seconds = round(time.perf_counter() - tic, 1)
+            _export_html(executed, folder / f"{stem}.html")
+            _save_figures(executed, stem, folder / "figures")
+            metrics = json.loads(stale.read_text(encoding="utf-8")) if stale.exists() else {}
+            summary["notebooks"][stem] = {"seconds": seconds, "metrics": metrics}
+            summary["seconds"] = round(summary["seconds"] + seconds, 1)
+        (folder / "metrics.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        results[name] = summary
+    return results
+
+
+# ## Before submitting: `mitdl validate` ---------------------------------------------------------
+
+
+def release_notebooks(course: str | os.PathLike | None = None) -> dict[tuple[str, str], dict]:
+    """``(lab, file name) → notebook`` for every committed release notebook of the course."""
+    from .submission import read_notebook
+
+    root = course_dir(course)
+    return {
+        (lab, path.name): read_notebook(path)
+        for lab in labs(root)
+        for path in sorted((root / "release" / lab).glob("*.ipynb"))
+    }
+
+
+def validate(
+    path: str | os.PathLike,
+    course: str | os.PathLike | None = None,
+    *,
+    run: bool = True,
+    timeout: float = 600,
+) -> dict:
+    """Check a student's notebook before submission, as the autograder will see it.
+
+    Identifies the lab and notebook (even renamed, or without its grading metadata), compares
+    its graded cells with the release (intact, repairable or missing; locked cells edited),
+    lists unanswered cells and answers that tamper with the kernel, and (with `run`) runs a
+    repaired copy top to bottom under ``MITDL_FAST=1`` to report the visible checks that fail
+    and other cells that raise.
+
+    Returns
+    -------
+    dict
+        ``lab``, ``notebook``, ``graded`` (the number of graded tests), ``repaired``,
+        ``missing``, ``missing_answers``, ``changed``, ``unanswered`` and ``flags`` (lists of
+        the answer and test cells' grade ids, or of lines), ``failed_checks`` and
+        ``errors`` (``[grade id or "cell N", error]``), ``seconds`` (of the run, or None) and
+        ``ready`` (True when nothing stands in the way of full marks).
+
+    Raises
+    ------
+    mitdeeplearning.submission.SubmissionError
+        If the file is not a notebook, or not one of this course's.
+    """
+    from .submission import check_submission, read_notebook, repair_metadata
+
+    notebook = read_notebook(path)
+    releases = release_notebooks(course)
+    check = check_submission(notebook, releases)
+    graded = [m for m in check.matches if m.kind != "text"]
+    report = {
+        "lab": check.lab,
+        "notebook": check.notebook,
+        "graded": sum(1 for m in graded if m.kind == "test"),
+        "repaired": [m.grade_id for m in graded if m.how not in ("intact", "missing")],
+        "missing": [m.grade_id for m in graded if m.how == "missing"],
+        "missing_answers": check.missing_answers,
+        "changed": check.changed,
+        "unanswered": check.unanswered,
+        "flags": check.flags,
+        "failed_checks": [],
+        "errors": [],
+        "seconds": None,
+    }
+    if run:
+        repaired, _ = repair_metadata(notebook, releases[(check.lab, check.notebook)])
+        with tempfile.TemporaryDirectory(prefix="mitdl-validate-") as tmp:
+            copy_path = Path(tmp) / check.notebook
+            copy_path.write_text(json.dumps(repaired), encoding="utf-8")
+            tic = time.perf_counter()
+            executed = execute_notebook(copy_path, fast=True, timeout=timeout, allow_errors=True)
+            report["seconds"] = round(time.perf_counter() - tic, 1)
+        for index, cell in enumerate(executed.cells):
+            meta = cell.metadata.get("nbgrader", {})
+            for output in cell.get("outputs", []):
+                if output.get("output_type") != "error":
+                    continue
+                message = f"{output.get('ename', '')}: {output.get('evalue', '')}".strip()
+                if meta.get("grade"):
+                    report["failed_checks"].append([meta["grade_id"], message[:300]])
+                elif meta.get("grade_id") not in check.unanswered:
+                    report["errors"].append([meta.get("grade_id", f"cell {index}"), message[:300]])
+    report["ready"] = not (
+        report["missing_answers"]
+        or report["unanswered"]
+        or report["failed_checks"]
+        or report["errors"]
+    )
+    return report
+
+
 # ## Autograding ---------------------------------------------------------------------------------
 
 
@@ -236,6 +428,11 @@ def autograde(
 ) -> dict[str, dict]:
     """Autograde each student's notebooks for `lab` with nbgrader, in fast mode.
 
+    Before grading, each notebook is read defensively, identified among the lab's release
+    notebooks (so a renamed copy is graded as the notebook it is) and its grading metadata is
+    repaired from the release (`mitdeeplearning.submission.repair_metadata`); nbgrader then
+    puts back deleted test cells (``add_missing_cells``) and restores edited locked cells.
+
     Parameters
     ----------
     lab : str
@@ -248,23 +445,51 @@ def autograde(
     Returns
     -------
     dict
-        Student id → ``{"score", "max_score", "cells": {grade_id: (score, max_score)}}``.
+        Student id → ``{"score", "max_score", "cells": {grade_id: (score, max_score)},
+        "repaired": [grade ids], "flags": [lines], "problems": [lines]}``; ``problems`` says
+        which files could not be graded and why (not a notebook, another lab's notebook).
     """
+    from .submission import SubmissionError, identify, read_notebook, repair_metadata, scan_answers
+
     root = course_dir(course)
     _lab_list(lab, root)
     scratch = _scratch_course(root, Path(workdir))
     run_nbgrader(["generate_assignment", lab, "--force", "--create"], scratch)
+    releases = {
+        (lab, path.name): read_notebook(path)
+        for path in sorted((scratch / "release" / lab).glob("*.ipynb"))
+    }
+    notes: dict[str, dict] = {}
     for student, folder in submissions.items():
+        note = notes[student] = {"repaired": [], "flags": [], "problems": []}
         target = scratch / "submitted" / student / lab
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-        for notebook in Path(folder).glob("*.ipynb"):
-            shutil.copy2(notebook, target / notebook.name)
+        for path in sorted(Path(folder).glob("*.ipynb")):
+            try:
+                notebook = read_notebook(path)
+            except SubmissionError as exc:
+                note["problems"].append(str(exc))
+                continue
+            key = identify(notebook, releases)
+            if key is None:
+                note["problems"].append(f"{path.name} is not a notebook of {lab}: not graded.")
+                continue
+            if (target / key[1]).exists():
+                note["problems"].append(f"{path.name} is a second copy of {key[1]}: not graded.")
+                continue
+            repaired, matches = repair_metadata(notebook, releases[key])
+            note["repaired"] += [m.grade_id for m in matches if m.how not in ("intact", "missing")]
+            note["flags"] += scan_answers(repaired, releases[key])
+            (target / key[1]).write_text(json.dumps(repaired), encoding="utf-8")
     run_nbgrader(
-        ["autograde", lab, "--force", "--create"], scratch, env={"MITDL_FAST": "1"},
-        timeout=timeout,
+        ["autograde", lab, "--force", "--create", "--OverwriteCells.add_missing_cells=True"],
+        scratch, env={"MITDL_FAST": "1"}, timeout=timeout,
     )  # fmt: skip
-    return read_grades(scratch, lab, list(submissions))
+    grades = read_grades(scratch, lab, list(submissions))
+    for student, result in grades.items():
+        result.update(notes[student])
+    return grades
 
 
 def read_grades(root: Path, lab: str, students: list[str]) -> dict[str, dict]:

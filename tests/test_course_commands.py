@@ -1,0 +1,283 @@
+"""`mitdl run`, `mitdl release`, `mitdl validate` and repaired autograding, on a small course of
+their own (no TensorFlow, so each notebook runs in a second or two) and real nbgrader."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+
+import nbformat
+import pytest
+
+from mitdeeplearning import cli, course
+from mitdeeplearning.submission import (
+    SubmissionError,
+    check_submission,
+    read_notebook,
+    repair_metadata,
+    scan_answers,
+)
+
+
+def _nbgrader(cell, grade_id, **flags):
+    cell.metadata["nbgrader"] = {
+        "grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3,
+        "solution": False, "task": False, **flags,
+    }  # fmt: skip
+    cell.id = grade_id
+    return cell
+
+
+def demo_notebook(answer: str = "return a + b") -> nbformat.NotebookNode:
+    v4 = nbformat.v4
+    cells = [
+        _nbgrader(v4.new_markdown_cell("# Demo lab\n\nAdd two numbers."), "md-1", locked=True),
+        v4.new_code_cell("import matplotlib.pyplot as plt"),
+        _nbgrader(
+            v4.new_code_cell(
+                f"def add(a, b):\n    ### BEGIN SOLUTION\n    {answer}\n    ### END SOLUTION"
+            ),
+            "add",
+            solution=True,
+        ),  # fmt: skip
+        _nbgrader(
+            v4.new_code_cell(
+                "assert add(1, 2) == 3\nprint('\N{CHECK MARK} add')\n"
+                "### BEGIN HIDDEN TESTS\nassert add(-1, 1) == 0\n"
+                "### END HIDDEN TESTS"
+            ),
+            "test_add",
+            grade=True,
+            locked=True,
+            points=2,
+        ),  # fmt: skip
+        _nbgrader(v4.new_markdown_cell("## A plot and the figures"), "md-2", locked=True),
+        v4.new_code_cell(
+            "plt.plot([1, 2, 3], [add(1, 1), add(1, 2), add(2, 2)])\nplt.show()\n"
+            "from mitdeeplearning import report\n"
+            "out = report.output_dir()\n"
+            "if out is not None:\n    (out / 'made.txt').write_text('made by the notebook')\n"
+            "report.record_metrics({'answer': add(2, 3), 'ratio': 0.5})"
+        ),
+    ]
+    for index, cell in enumerate(cells):
+        if not cell.get("id"):
+            cell.id = f"code-{index}"
+    notebook = v4.new_notebook(cells=cells)
+    notebook.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                        "language": "python"}}  # fmt: skip
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def demo_course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(course.DEFAULT_COURSE / "nbgrader_config.py", root / "nbgrader_config.py")
+    (root / "source" / "demo").mkdir(parents=True)
+    nbformat.write(demo_notebook(), root / "source" / "demo" / "Demo.ipynb")
+    course.generate_release("demo", root)
+    return root
+
+
+def _write(notebook, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    return path
+
+
+def _stripped(notebook: dict) -> dict:
+    """What Colab or a copy-paste into a fresh notebook can leave: no nbgrader metadata, no
+    cell ids (nbformat 4.4)."""
+    notebook = copy.deepcopy(notebook)
+    notebook["nbformat_minor"] = 4
+    for cell in notebook["cells"]:
+        cell.get("metadata", {}).pop("nbgrader", None)
+        cell.pop("id", None)
+    return notebook
+
+
+# ## mitdl release ------------------------------------------------------------------------------
+
+
+def test_release_check_passes_on_main():
+    assert cli.main(["release", "--check"]) == 0
+
+
+def test_release_check_fails_when_a_source_changed(demo_course, tmp_path, capsys):
+    copy_root = tmp_path / "course"
+    shutil.copytree(demo_course, copy_root)
+    assert cli.main(["release", "--check", "--course", str(copy_root)]) == 0
+    notebook = nbformat.read(copy_root / "source/demo/Demo.ipynb", as_version=4)
+    notebook.cells[0].source += "\n\nNew instructions."
+    nbformat.write(notebook, copy_root / "source/demo/Demo.ipynb")
+    capsys.readouterr()
+    assert cli.main(["release", "--check", "--course", str(copy_root)]) == 1
+    assert "release/demo/Demo.ipynb differs" in capsys.readouterr().out
+    assert cli.main(["release", "demo", "--course", str(copy_root)]) == 0
+    assert cli.main(["release", "--check", "--course", str(copy_root)]) == 0
+
+
+# ## mitdl run ----------------------------------------------------------------------------------
+
+
+def test_run_keeps_the_notebook_html_figures_files_and_metrics(demo_course, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["run", "demo", "--course", str(demo_course), "--out", str(out), "-q"]) == 0
+    folder = out / "demo"
+    executed = nbformat.read(folder / "Demo.ipynb", as_version=4)
+    assert any(cell.get("outputs") for cell in executed.cells)
+    assert "<html" in (folder / "Demo.html").read_text(encoding="utf-8").lower()
+    (figure,) = sorted((folder / "figures").glob("*.png"))
+    assert figure.read_bytes().startswith(b"\x89PNG")
+    assert (folder / "made.txt").read_text() == "made by the notebook"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["lab"] == "demo" and metrics["fast"] is False
+    assert metrics["notebooks"]["Demo"]["metrics"] == {"answer": 5, "ratio": 0.5}
+    assert metrics["notebooks"]["Demo"]["seconds"] > 0
+    assert "answer 5" in capsys.readouterr().out
+
+
+def test_run_failure_names_the_notebook_cell_and_error(demo_course, tmp_path, capsys):
+    broken = tmp_path / "course"
+    shutil.copytree(demo_course, broken)
+    nbformat.write(demo_notebook("return a - b"), broken / "source/demo/Demo.ipynb")
+    out = tmp_path / "out"
+    assert cli.main(["run", "demo", "--course", str(broken), "--out", str(out), "-q"]) == 1
+    error = capsys.readouterr().err
+    assert "Demo.ipynb: cell 3 failed" in error and "AssertionError" in error
+    kept = nbformat.read(out / "demo/Demo.ipynb", as_version=4)  # kept to see what happened
+    assert course.cell_errors(kept)[0][:2] == (3, "AssertionError")
+
+
+def test_run_refuses_an_unknown_lab(capsys):
+    assert cli.main(["run", "lab9", "--out", "unused"]) == 1
+    assert "No lab 'lab9'" in capsys.readouterr().err
+
+
+# ## Repair and mitdl validate ---------------------------------------------------------------------
+
+
+def _releases(root):
+    return {("demo", "Demo.ipynb"): read_notebook(root / "release/demo/Demo.ipynb")}
+
+
+def test_a_stripped_notebook_is_identified_and_repaired(demo_course):
+    releases = _releases(demo_course)
+    solution = json.loads((demo_course / "source/demo/Demo.ipynb").read_text())
+    stripped = _stripped(solution)
+    check = check_submission(stripped, releases)
+    assert (check.lab, check.notebook) == ("demo", "Demo.ipynb")
+    assert check.missing == [] and set(check.repaired) == {"md-1", "add", "test_add", "md-2"}
+    repaired, _ = repair_metadata(stripped, releases[("demo", "Demo.ipynb")])
+    nbformat.validate(nbformat.from_dict(repaired))
+    by_id = {c["metadata"]["nbgrader"]["grade_id"]: c for c in repaired["cells"]
+             if "nbgrader" in c["metadata"]}  # fmt: skip
+    assert "return a + b" in "".join(by_id["add"]["source"])
+    assert by_id["test_add"]["metadata"]["nbgrader"]["points"] == 2
+
+
+def test_an_answer_cell_that_was_moved_or_surrounded_is_found(demo_course):
+    releases = _releases(demo_course)
+    release = releases[("demo", "Demo.ipynb")]
+    moved = _stripped(release)
+    moved["cells"].insert(2, nbformat.v4.new_code_cell("print('scratch work')"))
+    moved["cells"][3]["source"] = "def add(a, b):\n    return b + a"
+    matches = {m.grade_id: m for m in check_submission(moved, releases).matches}
+    assert matches["add"].how == "position" and matches["add"].index == 3
+
+
+def test_a_deleted_answer_is_missing_and_unanswered_cells_are_listed(demo_course):
+    releases = _releases(demo_course)
+    release = releases[("demo", "Demo.ipynb")]
+    assert check_submission(release, releases).unanswered == ["add"]
+    deleted = copy.deepcopy(release)
+    deleted["cells"] = [c for c in deleted["cells"]
+                        if c["metadata"].get("nbgrader", {}).get("grade_id") != "add"]  # fmt: skip
+    assert check_submission(deleted, releases).missing_answers == ["add"]
+
+
+def test_tampering_in_answers_is_flagged_but_the_set_up_code_is_not(demo_course):
+    release = _releases(demo_course)[("demo", "Demo.ipynb")]
+    tampered = copy.deepcopy(release)
+    tampered["cells"][2]["source"] = (
+        "import sys\nsys.modules['numpy'].testing = None\n"
+        "get_ipython().input_transformers_post.append(lambda lines: lines)\n"
+        "def add(a, b):\n    return a + b"
+    )
+    flags = scan_answers(tampered, release)
+    assert any("sys.modules" in flag for flag in flags)
+    assert any("IPython kernel" in flag for flag in flags)
+    assert scan_answers(release, release) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b'{"cells": [', "not valid JSON"),
+        (b"\x89PNG\r\n", "not valid JSON"),
+        (b'{"a": 1}', "not a notebook"),
+    ],
+)
+def test_files_that_are_not_notebooks_are_refused_clearly(tmp_path, content, message):
+    path = tmp_path / "sub.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(SubmissionError, match=message):
+        read_notebook(path)
+
+
+def test_validate_says_what_stands_between_a_notebook_and_full_marks(demo_course, tmp_path, capsys):
+    root = str(demo_course)
+    solution = json.loads((demo_course / "source/demo/Demo.ipynb").read_text())
+    ready = _write(_stripped(solution), tmp_path / "Copy of Demo.ipynb")
+    assert cli.main(["validate", str(ready), "--course", root]) == 0
+    out = capsys.readouterr().out
+    assert "demo/Demo.ipynb, 1 graded tests" in out and "the autograder repairs it" in out
+    assert "Ready to submit." in out
+
+    release = demo_course / "release/demo/Demo.ipynb"
+    assert cli.main(["validate", str(release), "--course", root, "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["unanswered"] == ["add"] and report["failed_checks"][0][0] == "test_add"
+
+    wrong = json.loads(release.read_text())
+    wrong["cells"][2]["source"] = "def add(a, b):\n    return a * b"
+    assert cli.main(["validate", str(_write(wrong, tmp_path / "w.ipynb")), "--course", root]) == 1
+    assert "check test_add fails: AssertionError" in capsys.readouterr().out
+
+    assert (
+        cli.main(["validate", str(_write({"x": 1}, tmp_path / "x.ipynb")), "--course", root]) == 1
+    )
+    assert "not a notebook" in capsys.readouterr().err
+    other = course.DEFAULT_COURSE / "release/lab1/Part1_TensorFlow.ipynb"
+    assert cli.main(["validate", str(other), "--course", root, "--no-run"]) == 1
+    assert "not one of the course's notebooks" in capsys.readouterr().err
+
+
+# ## Autograding what students really submit -------------------------------------------------------
+
+
+def test_autograde_repairs_and_reports_instead_of_scoring_zero(demo_course, tmp_path):
+    solution = json.loads((demo_course / "source/demo/Demo.ipynb").read_text())
+    release = json.loads((demo_course / "release/demo/Demo.ipynb").read_text())
+    no_test = copy.deepcopy(solution)
+    no_test["cells"] = [
+        c
+        for c in no_test["cells"]
+        if c["metadata"].get("nbgrader", {}).get("grade_id") != "test_add"
+    ]
+    answered = copy.deepcopy(release)
+    answered["cells"][2]["source"] = "def add(a, b):\n    return a + b"
+    folders = {
+        "stripped": _write(_stripped(solution), tmp_path / "in/stripped/Demo (1).ipynb").parent,
+        "deleted_test": _write(no_test, tmp_path / "in/deleted_test/Demo.ipynb").parent,
+        "answered": _write(answered, tmp_path / "in/answered/Demo.ipynb").parent,
+        "broken": _write({"cells": "?"}, tmp_path / "in/broken/Demo.ipynb").parent,
+    }
+    grades = course.autograde("demo", folders, demo_course, workdir=tmp_path / "work", timeout=300)
+    assert grades["stripped"]["score"] == 2 and "add" in grades["stripped"]["repaired"]
+    assert grades["deleted_test"]["score"] == 2  # the test was put back, hidden part included
+    assert grades["answered"]["score"] == 2 and grades["answered"]["repaired"] == []
+    assert grades["broken"]["score"] in (None, 0)
+    assert "not a notebook" in grades["broken"]["problems"][0]
