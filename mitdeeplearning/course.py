@@ -187,7 +187,12 @@ def execute_notebook(
 
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
-    extra = {"MITDL_FAST": "1" if fast else "0", **(env or {})}
+    extra = {
+        "MITDL_FAST": "1" if fast else "0",
+        # TensorFlow's C++ start-up notices (CPU features, CUDA probing) are not the lab's.
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        **(env or {}),
+    }
     saved = {key: os.environ.get(key) for key in extra}
     os.environ.update(extra)  # the kernel inherits this process's environment
     client = NotebookClient(

@@ -86,10 +86,18 @@ def test_graded_cells_are_well_formed(lab, name):
     assert len(ids) == len(set(ids)), "grade ids must be unique"
 
 
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """Every lab's solution notebooks, run as `mitdl run all --fast` runs them."""
+    out = tmp_path_factory.mktemp("run")
+    return out, course.run_lab(None, fast=True, out=out)
+
+
 @pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
-def test_source_notebook_runs_top_to_bottom(lab, name, tmp_path):
-    shutil.copy(SOURCE / lab / name, tmp_path / name)
-    executed = course.execute_notebook(tmp_path / name, fast=True)
+def test_source_notebook_runs_top_to_bottom(lab, name, ran):
+    out, _ = ran
+    executed = nbformat.read(out / lab / name, as_version=4)
+    assert course.cell_errors(executed) == []
     passed = sum(
         output.get("text", "").count("\N{CHECK MARK}")
         for cell in executed.cells
@@ -97,6 +105,23 @@ def test_source_notebook_runs_top_to_bottom(lab, name, tmp_path):
     )
     graded = sum(1 for cell in executed.cells if cell.metadata.get("nbgrader", {}).get("grade"))
     assert passed >= graded  # every test cell printed at least one check mark
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_a_run_keeps_html_figures_and_metrics(lab, ran):
+    out, results = ran
+    summary = json.loads((out / lab / "metrics.json").read_text())
+    assert summary == results[lab] and summary["fast"] is True
+    for path in sorted((SOURCE / lab).glob("*.ipynb")):
+        assert (out / lab / f"{path.stem}.html").stat().st_size > 10_000
+        assert summary["notebooks"][path.stem]["seconds"] > 0
+    assert list((out / lab / "figures").glob("*.png"))
+    reported = {k for entry in summary["notebooks"].values() for k in entry["metrics"]}
+    expected = {"lab1": {"held_out_bits_per_char", "valid_share"},
+                "lab2": {"test_auc", "pointing_game", "shortcut_auc_tube_free"}}  # fmt: skip
+    assert expected.get(lab, set()) <= reported
+    if lab == "lab1":
+        assert "X:" in (out / lab / "generated_tunes.abc").read_text()
 
 
 @pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
