@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Set up the course's environment and run its jobs, the same way on Linux, macOS and Windows.
 
-    python tasks.py run    # set up .venv, then run the main job on the embedded data
+    python tasks.py run    # set up .venv, then run every lab's notebooks on the embedded data
     python tasks.py test   # set up .venv with the dev tools, then ruff and the test suite
     python tasks.py setup  # only set up .venv
 
 Needs nothing but Python 3.11+. The environment lives in `.venv/` beside this file (or in
 $MITDL_VENV) and is reinstalled only when requirements.txt, setup.py or pyproject.toml change.
-Arguments after `test` go to pytest (`python tasks.py test -k fetch`); after `run`, to `mitdl`.
+Arguments after `test` go to pytest (`python tasks.py test -k fetch`); after `run`, to
+`mitdl run` (`python tasks.py run lab2 --fast`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("MITDL_VENV", ROOT / ".venv"))
-MAIN_JOB = ["datasets"]  # the `mitdl` command `python tasks.py run` runs by default
+MAIN_JOB = ["run"]  # the `mitdl` command that `python tasks.py run` runs
 
 
 def venv_bin(name: str) -> Path:
@@ -77,7 +78,7 @@ def main(argv: list[str]) -> None:
         ensure_env("dev")
     elif task == "run":
         python = ensure_env()
-        sh(python, "-m", "mitdeeplearning", *(args or MAIN_JOB), env=child_env())
+        sh(python, "-m", "mitdeeplearning", *MAIN_JOB, *args, env=child_env())
     elif task == "test":
         python = ensure_env("dev")
         env = child_env()
