@@ -36,8 +36,16 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     # Instructors: release and autograde. Kept out of the base install because nbgrader pins
     # its own Jupyter server stack, which would fight the one Colab runs.
-    "course": ["nbgrader>=0.9.6", "jupyter>=1.0"],
-    "dev": ["pytest>=8", "ruff>=0.6", "packaging>=23", "nbgrader>=0.9.6", "jupyter>=1.0"],
+    "course": ["nbgrader>=0.9.6", "jupyter>=1.0", "nbconvert>=7", "distributed>=2024.1"],
+    "dev": [
+        "pytest>=8",
+        "ruff>=0.6",
+        "packaging>=23",
+        "nbgrader>=0.9.6",
+        "jupyter>=1.0",
+        "nbconvert>=7",
+        "distributed>=2024.1",
+    ],
 }
 
 setup(

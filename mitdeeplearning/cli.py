@@ -235,6 +235,57 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report["ready"] else 1
 
 
+def _cmd_autograde(args: argparse.Namespace) -> int:
+    from . import course
+    from .autograde import Settings, autograde_course
+
+    bar = None
+
+    def on_result(result: dict, done: int, total: int) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        from tqdm.auto import tqdm
+
+        if bar is None:
+            bar = tqdm(total=total, desc=f"grading {args.lab}", unit="student", file=sys.stderr)
+        bar.update(1)
+        bar.set_postfix_str(f"{result['student']}: {result['score']}/{result['max_score']}")
+        if done == total:
+            bar.close()
+
+    settings = Settings(
+        cell_timeout=args.cell_timeout,
+        timeout=args.timeout,
+        memory_limit=int(args.memory_limit * 1024**3) if args.memory_limit else None,
+    )
+    try:
+        summary = autograde_course(
+            args.lab, args.submissions, args.course, out=args.out, workers=args.workers,
+            scheduler=args.scheduler, settings=settings, student=args.student, force=args.force,
+            on_result=on_result,
+        )  # fmt: skip
+    except course.CourseError as exc:
+        print(f"mitdl autograde: {exc}", file=sys.stderr)
+        return 1
+    for line in summary["problems"]:
+        print(f"skipped: {line}", file=sys.stderr)
+    results = summary["results"]
+    for sid in summary["graded"]:
+        result = results[sid]
+        notes = [f"{len(result['repaired'])} cells repaired"] if result["repaired"] else []
+        notes += [f"flagged: {flag}" for flag in result["flags"]]
+        notes += result["problems"]
+        print(f"{sid}: {result['score']} / {result['max_score']}"
+              + (f" ({'; '.join(notes)})" if notes else ""))  # fmt: skip
+    if summary["skipped"]:
+        print(f"{len(summary['skipped'])} unchanged submissions already graded (--force regrades)")
+    out = Path(args.out).resolve()
+    print(f"grades: {out / 'grades.csv'}  summary: {out / 'summary.md'}  "
+          f"feedback: {out / 'feedback'}")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mitdl",
@@ -309,6 +360,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
     p.add_argument("--course", metavar="DIR", help=course_help)
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser(
+        "autograde",
+        help="grade a folder of submissions in parallel; write grades, feedback and a summary",
+        description="Grade every student's notebooks for LAB from SUBMISSIONS (a folder per "
+        "student, Canvas or Moodle downloads), in parallel on Dask, repairing lost grading "
+        "metadata; write grades.csv, lms.csv, summary.md and feedback without hidden tests.",
+    )
+    p.add_argument("lab", help="the lab to grade (lab1, lab2 ...)")
+    p.add_argument("submissions", help="the folder of submissions")
+    p.add_argument("--out", default="grading", metavar="DIR", help="results (./grading)")
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (2)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler instead")
+    p.add_argument("--timeout", type=float, default=900, help="seconds per student (900)")
+    p.add_argument("--cell-timeout", type=float, default=120, help="seconds per cell (120)")
+    p.add_argument("--memory-limit", type=float, default=4.0, metavar="GB",
+                   help="memory of each grading process, GB (4; 0: none)")  # fmt: skip
+    p.add_argument("--student", help="grade only this student (again)")
+    p.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    p.add_argument("--course", metavar="DIR", help=course_help)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_autograde)
     return parser
 
 

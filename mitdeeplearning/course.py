@@ -61,15 +61,20 @@ def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_nbgrader(
-    args: list[str], root: Path, *, env: dict[str, str] | None = None, timeout: float | None = None
+    args: list[str],
+    root: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` on the course at `root`; a failure raises `CourseError` with the
-    end of nbgrader's log."""
+    end of nbgrader's log. `preexec_fn` runs in the child first (e.g. to limit its memory)."""
     command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={root}"]
     try:
         done = subprocess.run(
             command, cwd=root, env=_environment(env), capture_output=True, text=True,
-            timeout=timeout,
+            timeout=timeout, preexec_fn=preexec_fn,
         )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
         raise CourseError(f"nbgrader {args[0]} took longer than {timeout} s.") from exc

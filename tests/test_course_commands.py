@@ -4,6 +4,7 @@ their own (no TensorFlow, so each notebook runs in a second or two) and real nbg
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import shutil
 
@@ -281,3 +282,142 @@ def test_autograde_repairs_and_reports_instead_of_scoring_zero(demo_course, tmp_
     assert grades["answered"]["score"] == 2 and grades["answered"]["repaired"] == []
     assert grades["broken"]["score"] in (None, 0)
     assert "not a notebook" in grades["broken"]["problems"][0]
+
+
+# ## mitdl autograde: a course's worth, in parallel ------------------------------------------------
+
+
+def _answer(release: dict, source: str) -> dict:
+    notebook = copy.deepcopy(release)
+    notebook["cells"][2]["source"] = source
+    return notebook
+
+
+def test_collect_understands_folders_canvas_and_moodle(tmp_path):
+    from mitdeeplearning.autograde import collect
+
+    (tmp_path / "alice" / "demo").mkdir(parents=True)  # nbgrader's own layout
+    (tmp_path / "alice" / "demo" / "Demo.ipynb").write_text("{}")
+    (tmp_path / "alice" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "alice" / ".ipynb_checkpoints" / "Demo-checkpoint.ipynb").write_text("{}")
+    (tmp_path / "smithbob_LATE_1234_98765_Demo-1.ipynb").write_text("{}")
+    (tmp_path / "Carol Jones_777_assignsubmission_file_").mkdir()
+    (tmp_path / "Carol Jones_777_assignsubmission_file_" / "Demo.ipynb").write_text("{}")
+    (tmp_path / "dave").mkdir()
+    (tmp_path / "notes.txt").write_text("")
+    (tmp_path / "Demo.ipynb").write_text("{}")
+    students, problems = collect(tmp_path)
+    assert sorted(students) == ["Carol_Jones_777", "alice", "dave", "smithbob_1234"]
+    assert [p.name for p in students["alice"]] == ["Demo.ipynb"]
+    assert students["dave"] == []
+    assert len(problems) == 2 and any("Canvas" in p for p in problems)
+
+
+def _text_of(page):
+    """An HTML page's text (code is split into highlighted tokens in the markup)."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+
+
+def test_autograde_grades_every_kind_of_submission_in_parallel(demo_course, tmp_path, capsys):
+    solution = json.loads((demo_course / "source/demo/Demo.ipynb").read_text())
+    release = json.loads((demo_course / "release/demo/Demo.ipynb").read_text())
+    subs = tmp_path / "subs"
+    _write(_answer(release, "def add(a, b):\n    return a + b"),
+           subs / "smithalice_11_901_Demo.ipynb")  # fmt: skip
+    _write(_stripped(solution), subs / "Bob Lee_22_assignsubmission_file_" / "Demo (2).ipynb")
+    _write(_answer(release, "def add(a, b):\n    while True:\n        pass"),
+           subs / "carol" / "Demo.ipynb")  # fmt: skip
+    _write(_answer(release, "import os\nos._exit(1)"), subs / "dave" / "Demo.ipynb")
+    (subs / "erin").mkdir()
+    (subs / "erin" / "Demo.ipynb").write_text('{"cells": [')
+    tamper = "import builtins\nbuiltins.print = print\ndef add(a, b):\n    return a + b"
+    _write(_answer(release, tamper), subs / "frank" / "Demo.ipynb")
+    (subs / "gina").mkdir()
+    out = tmp_path / "grading"
+    args = ["autograde", "demo", str(subs), "--course", str(demo_course), "--out", str(out),
+            "--workers", "2", "--cell-timeout", "10", "-q"]  # fmt: skip
+    assert cli.main(args) == 0
+    results = json.loads((out / "results.json").read_text())["results"]
+    scores = {sid: r["score"] for sid, r in results.items()}
+    assert scores == {"smithalice_11": 2, "Bob_Lee_22": 2, "carol": 0, "dave": 0, "erin": 0,
+                      "frank": 2, "gina": 0}  # fmt: skip
+    assert results["Bob_Lee_22"]["repaired"] and not results["smithalice_11"]["repaired"]
+    assert "not valid JSON" in results["erin"]["problems"][0]
+    assert "no notebooks" in results["gina"]["problems"][0]
+    assert any("builtins" in flag for flag in results["frank"]["flags"])
+    assert all(r["max_score"] in (2, None) for r in results.values())
+
+    with (out / "grades.csv").open() as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert {sid: float(row["score"]) for sid, row in rows.items()} == scores
+    assert rows["carol"]["test_add"] == "0.0" and rows["smithalice_11"]["test_add"] == "2.0"
+    lms = (out / "lms.csv").read_text()
+    assert "smithalice,11,2" in lms
+    summary = (out / "summary.md").read_text()
+    assert "| frank | 2.0 / 2.0 |" in summary and "test_add" in summary
+
+    feedback = _text_of(out / "feedback" / "smithalice_11" / "Demo.html")
+    assert "add(1, 2) == 3" in feedback and "2.0 / 2.0" in feedback
+    assert "HIDDEN TESTS" not in feedback and "add(-1, 1)" not in feedback
+    assert "add(-1, 1)" not in _text_of(out / "feedback" / "carol" / "Demo.html")
+    assert "add(-1, 1)" not in _text_of(out / "feedback" / "Bob_Lee_22" / "Demo.html")
+
+    capsys.readouterr()
+    assert cli.main(args) == 0  # nothing changed: nothing is regraded
+    assert "7 unchanged submissions already graded" in capsys.readouterr().out
+    assert cli.main([*args, "--student", "frank"]) == 0
+    out_text = capsys.readouterr().out
+    assert out_text.startswith("frank: 2.0 / 2.0") and "carol" not in out_text
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_autograde_through_a_dask_scheduler_and_workers_in_their_own_processes(
+    demo_course, tmp_path
+):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from distributed import Client
+
+    from mitdeeplearning.autograde import autograde_course
+
+    dask = str(Path(sys.executable).parent / "dask")
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    processes = [
+        subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port",
+                          address.rsplit(":", 1)[1], "--no-dashboard"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+    ]  # fmt: skip
+    try:
+        time.sleep(2)
+        processes.append(subprocess.Popen(
+            [dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))  # fmt: skip
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+            workers = client.scheduler_info()["workers"]
+            assert len(workers) == 2
+        release = json.loads((demo_course / "release/demo/Demo.ipynb").read_text())
+        subs = tmp_path / "subs"
+        _write(_answer(release, "def add(a, b):\n    return a + b"), subs / "ann" / "Demo.ipynb")
+        _write(_answer(release, "def add(a, b):\n    return a - b"), subs / "ben" / "Demo.ipynb")
+        summary = autograde_course("demo", subs, demo_course, out=tmp_path / "out",
+                                   scheduler=address)  # fmt: skip
+        assert {s: r["score"] for s, r in summary["results"].items()} == {"ann": 2, "ben": 0}
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=30)
