@@ -223,7 +223,9 @@ def _prepare(files: list[Path], lab: str, releases: dict) -> tuple[dict, dict]:
             notes["problems"].append(f"{path.name} is a second copy of {key[1]}: not graded.")
             continue
         repaired, matches = repair_metadata(notebook, releases[key])
-        notes["repaired"] += [m.grade_id for m in matches if m.how not in ("intact", "missing")]
+        notes["repaired"] += [
+            m.grade_id for m in matches if m.how not in ("intact", "missing") and m.kind != "text"
+        ]
         notes["flags"] += scan_answers(repaired, releases[key])
         notebooks[key[1]] = json.dumps(repaired)
     if not files:

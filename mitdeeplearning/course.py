@@ -489,7 +489,11 @@ def autograde(
                 note["problems"].append(f"{path.name} is a second copy of {key[1]}: not graded.")
                 continue
             repaired, matches = repair_metadata(notebook, releases[key])
-            note["repaired"] += [m.grade_id for m in matches if m.how not in ("intact", "missing")]
+            note["repaired"] += [
+                m.grade_id
+                for m in matches
+                if m.how not in ("intact", "missing") and m.kind != "text"
+            ]
             note["flags"] += scan_answers(repaired, releases[key])
             (target / key[1]).write_text(json.dumps(repaired), encoding="utf-8")
     run_nbgrader(

@@ -336,6 +336,10 @@ def test_autograde_grades_every_kind_of_submission_in_parallel(demo_course, tmp_
     tamper = "import builtins\nbuiltins.print = print\ndef add(a, b):\n    return a + b"
     _write(_answer(release, tamper), subs / "frank" / "Demo.ipynb")
     (subs / "gina").mkdir()
+    hog = "big = bytearray(8 * 1024**3)\ndef add(a, b):\n    return a + b"
+    _write(_answer(release, hog), subs / "hana" / "Demo.ipynb")
+    flood = "for i in range(100_000):\n    print(i)\ndef add(a, b):\n    return a + b"
+    _write(_answer(release, flood), subs / "ivan" / "Demo.ipynb")
     out = tmp_path / "grading"
     args = ["autograde", "demo", str(subs), "--course", str(demo_course), "--out", str(out),
             "--workers", "2", "--cell-timeout", "10", "-q"]  # fmt: skip
@@ -343,12 +347,13 @@ def test_autograde_grades_every_kind_of_submission_in_parallel(demo_course, tmp_
     results = json.loads((out / "results.json").read_text())["results"]
     scores = {sid: r["score"] for sid, r in results.items()}
     assert scores == {"smithalice_11": 2, "Bob_Lee_22": 2, "carol": 0, "dave": 0, "erin": 0,
-                      "frank": 2, "gina": 0}  # fmt: skip
+                      "frank": 2, "gina": 0, "hana": 0, "ivan": 2}  # fmt: skip
+    assert "Output truncated" in _text_of(out / "feedback" / "ivan" / "Demo.html")
     assert results["Bob_Lee_22"]["repaired"] and not results["smithalice_11"]["repaired"]
     assert "not valid JSON" in results["erin"]["problems"][0]
     assert "no notebooks" in results["gina"]["problems"][0]
     assert any("builtins" in flag for flag in results["frank"]["flags"])
-    assert all(r["max_score"] in (2, None) for r in results.values())
+    assert all(r["max_score"] == 2 for r in results.values())
 
     with (out / "grades.csv").open() as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
@@ -367,7 +372,7 @@ def test_autograde_grades_every_kind_of_submission_in_parallel(demo_course, tmp_
 
     capsys.readouterr()
     assert cli.main(args) == 0  # nothing changed: nothing is regraded
-    assert "7 unchanged submissions already graded" in capsys.readouterr().out
+    assert "9 unchanged submissions already graded" in capsys.readouterr().out
     assert cli.main([*args, "--student", "frank"]) == 0
     out_text = capsys.readouterr().out
     assert out_text.startswith("frank: 2.0 / 2.0") and "carol" not in out_text

@@ -7,6 +7,8 @@ temporary folder so nothing they write lands in the repository.
 
 from __future__ import annotations
 
+import csv
+import html
 import json
 import re
 import shutil
@@ -15,6 +17,7 @@ import nbformat
 import pytest
 
 from mitdeeplearning import course, project_url
+from mitdeeplearning.autograde import autograde_course
 
 LABS = course.labs()
 SOURCE = course.DEFAULT_COURSE / "source"
@@ -221,35 +224,66 @@ def graded(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"autograde-{lab}")
     source = sorted((SOURCE / lab).glob("*.ipynb"))
     release = sorted((RELEASE / lab).glob("*.ipynb"))
-    submissions = {
-        "solution": _submission(root / "in" / "solution", source),
-        "untouched": _submission(root / "in" / "untouched", release),
-        "cheater": _submission(root / "in" / "cheater", release, _cheat),
-        "stripped": _submission(root / "in" / "stripped", source, _strip),
-    }
-    return lab, course.autograde(lab, submissions, workdir=root / "course", timeout=900)
+    _submission(root / "in" / "solution", source)
+    _submission(root / "in" / "untouched", release)
+    _submission(root / "in" / "cheater", release, _cheat)
+    _submission(root / "in" / "stripped", source, _strip)
+    # As instructors run it: `mitdl autograde`, two Dask workers, real nbgrader and kernels.
+    summary = autograde_course(lab, root / "in", out=root / "out", workers=2)
+    return lab, summary["results"], root / "out"
 
 
 def test_the_solution_scores_full_marks(graded):
-    lab, grades = graded
+    lab, grades, _ = graded
     result = grades["solution"]
     assert result["max_score"] > 0
     assert result["score"] == result["max_score"], json.dumps(result["cells"], indent=1)
 
 
 def test_the_untouched_release_scores_zero(graded):
-    _, grades = graded
+    _, grades, _ = graded
     assert grades["untouched"]["score"] == 0
     assert grades["untouched"]["max_score"] == grades["solution"]["max_score"]
 
 
 def test_a_tampered_submission_gains_nothing(graded):
-    _, grades = graded
+    _, grades, _ = graded
     assert grades["cheater"]["score"] == 0, json.dumps(grades["cheater"]["cells"], indent=1)
 
 
 def test_a_solution_that_lost_its_grading_metadata_scores_full_marks_after_repair(graded):
-    _, grades = graded
+    _, grades, _ = graded
     result = grades["stripped"]
     assert result["repaired"], "nothing was repaired"
     assert result["score"] == result["max_score"] > 0, json.dumps(result["cells"], indent=1)
+
+
+def test_grades_csv_matches_the_results(graded):
+    _, grades, out = graded
+    with (out / "grades.csv").open() as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == set(grades)
+    for student, result in grades.items():
+        assert float(rows[student]["score"]) == result["score"]
+        for grade_id, (score, _) in result["cells"].items():
+            if grade_id in rows[student]:
+                assert float(rows[student][grade_id]) == score
+
+
+def test_feedback_shows_no_hidden_test(graded):
+    lab, _, out = graded
+    hidden = set()
+    for path in sorted((SOURCE / lab).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            block = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source,
+                              flags=re.S)  # fmt: skip
+            if block:
+                lines = {line.strip() for line in block.group(1).splitlines()}
+                hidden |= {line for line in lines if len(line) > 8}  # not a lone ")" or "],"
+    assert hidden
+    pages = sorted((out / "feedback" / "solution").glob("*.html"))
+    assert len(pages) == len(list((SOURCE / lab).glob("*.ipynb")))
+    for page in pages:
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+        assert "HIDDEN TESTS" not in text
+        assert not [line for line in hidden if line in text]
