@@ -7,7 +7,12 @@ over all of them, through `mitdeeplearning.course.autograde`), and `autograde_co
 and with two local workers. Prints one JSON line: seconds per submission per lab for each, the
 speed-up of two workers over one, and that every submission scored full marks.
 
-    python benchmarks/autograde.py [--students 4] [--labs lab1 lab2]
+    python benchmarks/autograde.py [--students 4] [--labs lab1 lab2] [--adversarial]
+
+With --adversarial, each lab is also graded (two workers) on the broken and hostile submissions
+the tests use on a small course: the untouched release, a solution stripped of its grading
+metadata, invalid JSON, another lab's notebook, an answer that loops forever, one that kills
+its kernel and one that asks for 8 GB; every one must finish with a score.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import time
 from pathlib import Path
 
 from mitdeeplearning import course
-from mitdeeplearning.autograde import autograde_course
+from mitdeeplearning.autograde import Settings, autograde_course
 
 
 def make_submissions(lab: str, students: int, into: Path) -> dict[str, Path]:
@@ -36,13 +41,71 @@ def make_submissions(lab: str, students: int, into: Path) -> dict[str, Path]:
     return folders
 
 
+def _answer_first(notebook: dict, code: str) -> dict:
+    for cell in notebook["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            cell["source"] = code
+            break
+    return notebook
+
+
+def adversarial(lab: str, into: Path) -> dict:
+    """Grade the hostile cases for `lab`; returns case → score / max and seconds."""
+    source = sorted((course.DEFAULT_COURSE / "source" / lab).glob("*.ipynb"))
+    release = sorted((course.DEFAULT_COURSE / "release" / lab).glob("*.ipynb"))
+    other = next(lab_ for lab_ in course.labs() if lab_ != lab)
+    subs = into / "subs"
+    cases = {
+        "untouched": (release, None),
+        "stripped": (source, "strip"),
+        "invalid_json": (release[:1], "json"),
+        "other_lab": (sorted((course.DEFAULT_COURSE / "release" / other).glob("*.ipynb")), None),
+        "infinite_loop": (release, "while True:\n    pass"),
+        "kernel_exit": (release, "import os\nos._exit(1)"),
+        "memory_hog": (release, "big = bytearray(8 * 1024**3)"),
+    }
+    for case, (paths, change) in cases.items():
+        folder = subs / case
+        folder.mkdir(parents=True)
+        for path in paths:
+            notebook = json.loads(path.read_text(encoding="utf-8"))
+            if change == "strip":
+                notebook["nbformat_minor"] = 4
+                for cell in notebook["cells"]:
+                    cell.get("metadata", {}).pop("nbgrader", None)
+                    cell.pop("id", None)
+            elif change == "json":
+                (folder / path.name).write_text('{"cells": [', encoding="utf-8")
+                continue
+            elif change:
+                notebook = _answer_first(notebook, change)
+            (folder / path.name).write_text(json.dumps(notebook), encoding="utf-8")
+    tic = time.perf_counter()
+    summary = autograde_course(
+        lab, subs, out=into / "out", workers=2, settings=Settings(cell_timeout=20, timeout=600)
+    )
+    results = summary["results"]
+    return {
+        "seconds": round(time.perf_counter() - tic, 1),
+        "cases": {
+            case: f"{results[case]['score']} / {results[case]['max_score']}" for case in cases
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=4)
     parser.add_argument("--labs", nargs="+", default=course.labs())
+    parser.add_argument("--adversarial", action="store_true", help="also the hostile cases")
+    parser.add_argument("--skip-speed", action="store_true", help="only the hostile cases")
     args = parser.parse_args()
     figures: dict[str, dict] = {}
-    for lab in args.labs:
+    hostile: dict[str, dict] = {}
+    for lab in args.labs if args.adversarial else []:
+        with tempfile.TemporaryDirectory(prefix="bench-adversarial-") as tmp:
+            hostile[lab] = adversarial(lab, Path(tmp))
+    for lab in [] if args.skip_speed else args.labs:
         with tempfile.TemporaryDirectory(prefix="bench-autograde-") as tmp:
             tmp = Path(tmp)
             folders = make_submissions(lab, args.students, tmp / "subs")
@@ -74,6 +137,7 @@ def main() -> None:
         "benchmark": "autograde",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "labs": figures,
+        **({"adversarial": hostile} if hostile else {}),
     }))  # fmt: skip
 
 
