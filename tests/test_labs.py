@@ -287,3 +287,16 @@ def test_feedback_shows_no_hidden_test(graded):
         text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
         assert "HIDDEN TESTS" not in text
         assert not [line for line in hidden if line in text]
+
+
+def test_the_labs_readme_gives_each_labs_points():
+    table = (course.DEFAULT_COURSE / "README.md").read_text(encoding="utf-8")
+    for lab in LABS:
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{lab}` |"))
+        stated = [int(n) for n in row.rsplit("|", 2)[1].split("+")]
+        actual = [
+            sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in
+                nbformat.read(path, as_version=4).cells)
+            for path in sorted((SOURCE / lab).glob("*.ipynb"))
+        ]  # fmt: skip
+        assert stated == actual, f"{lab}: labs/README.md says {stated}, the notebooks {actual}"
