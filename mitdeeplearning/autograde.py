@@ -195,11 +195,14 @@ def _template(root: Path, lab: str, into: Path) -> tuple[bytes, dict]:
         (lab, path.name): read_notebook(path)
         for path in sorted((scratch / "release" / lab).glob("*.ipynb"))
     }
+    # Without source/: the solutions and hidden tests stay out of the graders' folders (nbgrader
+    # restores the locked cells from the gradebook).
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(scratch.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(scratch))
+            relative = path.relative_to(scratch)
+            if path.is_file() and relative.parts[0] != "source":
+                archive.write(path, relative)
     return buffer.getvalue(), releases
 
 

@@ -291,6 +291,8 @@ _TAMPERING = [
     (r"^\s*(grading|np|numpy|tf|keras|mitdeeplearning)(\.\w+)+\s*=[^=]", "patches a library"),
     (r"\bimportlib\.reload\b", "reloads modules"),
     (r"\bos\._exit\b|\bsys\.exit\b", "exits the kernel"),
+    (r"gradebook|sqlite3|\bnbgrader\b|autograded|submitted/", "reaches for the grading files"),
+    (r"\b(os\.walk|os\.listdir|os\.scandir|glob\.glob|shutil\.rmtree)\b", "explores files"),
 ]
 
 

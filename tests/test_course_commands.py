@@ -340,6 +340,10 @@ def test_autograde_grades_every_kind_of_submission_in_parallel(demo_course, tmp_
     _write(_answer(release, hog), subs / "hana" / "Demo.ipynb")
     flood = "for i in range(100_000):\n    print(i)\ndef add(a, b):\n    return a + b"
     _write(_answer(release, flood), subs / "ivan" / "Demo.ipynb")
+    # Passes the visible test, fails the hidden one, and goes looking for the tests.
+    snoop = ("import glob\nfound = glob.glob('../../../**/*.ipynb', recursive=True)\n"
+             "def add(a, b):\n    return abs(a) + b")  # fmt: skip
+    _write(_answer(release, snoop), subs / "jack" / "Demo.ipynb")
     out = tmp_path / "grading"
     args = ["autograde", "demo", str(subs), "--course", str(demo_course), "--out", str(out),
             "--workers", "2", "--cell-timeout", "10", "-q"]  # fmt: skip
@@ -347,7 +351,8 @@ def test_autograde_grades_every_kind_of_submission_in_parallel(demo_course, tmp_
     results = json.loads((out / "results.json").read_text())["results"]
     scores = {sid: r["score"] for sid, r in results.items()}
     assert scores == {"smithalice_11": 2, "Bob_Lee_22": 2, "carol": 0, "dave": 0, "erin": 0,
-                      "frank": 2, "gina": 0, "hana": 0, "ivan": 2}  # fmt: skip
+                      "frank": 2, "gina": 0, "hana": 0, "ivan": 2, "jack": 0}  # fmt: skip
+    assert any("explores files" in flag for flag in results["jack"]["flags"])
     assert "Output truncated" in _text_of(out / "feedback" / "ivan" / "Demo.html")
     assert results["Bob_Lee_22"]["repaired"] and not results["smithalice_11"]["repaired"]
     assert "not valid JSON" in results["erin"]["problems"][0]
@@ -372,7 +377,7 @@ def test_autograde_grades_every_kind_of_submission_in_parallel(demo_course, tmp_
 
     capsys.readouterr()
     assert cli.main(args) == 0  # nothing changed: nothing is regraded
-    assert "9 unchanged submissions already graded" in capsys.readouterr().out
+    assert "10 unchanged submissions already graded" in capsys.readouterr().out
     assert cli.main([*args, "--student", "frank"]) == 0
     out_text = capsys.readouterr().out
     assert out_text.startswith("frank: 2.0 / 2.0") and "carol" not in out_text
