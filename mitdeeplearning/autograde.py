@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .course import CourseError, _lab_list, _scratch_course, course_dir, read_grades, run_nbgrader
+from .submission import prepare_submission, read_releases
 
 _CANVAS = re.compile(r"^(?P<name>[^_]+?)(?:_LATE)?_(?P<uid>\d+)_(?P<sid>\d+)_(?P<file>.+)$")
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<uid>\d+)_assignsubmission_(?:file|onlinetext)_?$")
@@ -187,14 +188,9 @@ class Settings:
 
 def _template(root: Path, lab: str, into: Path) -> tuple[bytes, dict]:
     """The course with the lab's assignment generated (and in its gradebook), zipped."""
-    from .submission import read_notebook
-
     scratch = _scratch_course(root, into)
     run_nbgrader(["generate_assignment", lab, "--force", "--create"], scratch)
-    releases = {
-        (lab, path.name): read_notebook(path)
-        for path in sorted((scratch / "release" / lab).glob("*.ipynb"))
-    }
+    releases = read_releases(scratch / "release", lab)
     # Without source/: the solutions and hidden tests stay out of the graders' folders (nbgrader
     # restores the locked cells from the gradebook).
     buffer = io.BytesIO()
@@ -204,36 +200,6 @@ def _template(root: Path, lab: str, into: Path) -> tuple[bytes, dict]:
             if path.is_file() and relative.parts[0] != "source":
                 archive.write(path, relative)
     return buffer.getvalue(), releases
-
-
-def _prepare(files: list[Path], lab: str, releases: dict) -> tuple[dict, dict]:
-    """Read, identify and repair one student's files: ``(file name → JSON text, notes)``."""
-    from .submission import SubmissionError, identify, read_notebook, repair_metadata, scan_answers
-
-    notebooks: dict[str, str] = {}
-    notes = {"repaired": [], "flags": [], "problems": []}
-    for path in files:
-        try:
-            notebook = read_notebook(path)
-        except SubmissionError as exc:
-            notes["problems"].append(str(exc))
-            continue
-        key = identify(notebook, releases)
-        if key is None:
-            notes["problems"].append(f"{path.name} is not a notebook of {lab}: not graded.")
-            continue
-        if key[1] in notebooks:
-            notes["problems"].append(f"{path.name} is a second copy of {key[1]}: not graded.")
-            continue
-        repaired, matches = repair_metadata(notebook, releases[key])
-        notes["repaired"] += [
-            m.grade_id for m in matches if m.how not in ("intact", "missing") and m.kind != "text"
-        ]
-        notes["flags"] += scan_answers(repaired, releases[key])
-        notebooks[key[1]] = json.dumps(repaired)
-    if not files:
-        notes["problems"].append("no notebooks submitted.")
-    return notebooks, notes
 
 
 def _digest(notebooks: dict[str, str]) -> str:
@@ -308,7 +274,7 @@ def autograde_course(
         template, releases = _template(root, lab, Path(tmp) / "course")
     jobs, skipped = {}, []
     for sid, files in students.items():
-        notebooks, notes = _prepare(files, lab, releases)
+        notebooks, notes = prepare_submission(files, lab, releases)
         digest = _digest(notebooks)
         previous = results.get(sid)
         if previous and previous.get("digest") == digest and not force and student is None:

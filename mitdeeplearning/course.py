@@ -339,14 +339,13 @@ def run_lab(
 
 def release_notebooks(course: str | os.PathLike | None = None) -> dict[tuple[str, str], dict]:
     """``(lab, file name) → notebook`` for every committed release notebook of the course."""
-    from .submission import read_notebook
+    from .submission import read_releases
 
     root = course_dir(course)
-    return {
-        (lab, path.name): read_notebook(path)
-        for lab in labs(root)
-        for path in sorted((root / "release" / lab).glob("*.ipynb"))
-    }
+    releases: dict[tuple[str, str], dict] = {}
+    for lab in labs(root):
+        releases.update(read_releases(root / "release", lab))
+    return releases
 
 
 def validate(
@@ -378,7 +377,7 @@ def validate(
     mitdeeplearning.submission.SubmissionError
         If the file is not a notebook, or not one of this course's.
     """
-    from .submission import check_submission, read_notebook, repair_metadata
+    from .submission import check_submission, read_notebook
 
     notebook = read_notebook(path)
     releases = release_notebooks(course)
@@ -399,10 +398,9 @@ def validate(
         "seconds": None,
     }
     if run:
-        repaired, _ = repair_metadata(notebook, releases[(check.lab, check.notebook)])
         with tempfile.TemporaryDirectory(prefix="mitdl-validate-") as tmp:
             copy_path = Path(tmp) / check.notebook
-            copy_path.write_text(json.dumps(repaired), encoding="utf-8")
+            copy_path.write_text(json.dumps(check.repaired_notebook), encoding="utf-8")
             tic = time.perf_counter()
             executed = execute_notebook(copy_path, fast=True, timeout=timeout, allow_errors=True)
             report["seconds"] = round(time.perf_counter() - tic, 1)
@@ -459,43 +457,23 @@ def autograde(
         "repaired": [grade ids], "flags": [lines], "problems": [lines]}``; ``problems`` says
         which files could not be graded and why (not a notebook, another lab's notebook).
     """
-    from .submission import SubmissionError, identify, read_notebook, repair_metadata, scan_answers
+    from .submission import prepare_submission, read_releases
 
     root = course_dir(course)
     _lab_list(lab, root)
     scratch = _scratch_course(root, Path(workdir))
     run_nbgrader(["generate_assignment", lab, "--force", "--create"], scratch)
-    releases = {
-        (lab, path.name): read_notebook(path)
-        for path in sorted((scratch / "release" / lab).glob("*.ipynb"))
-    }
+    releases = read_releases(scratch / "release", lab)
     notes: dict[str, dict] = {}
     for student, folder in submissions.items():
-        note = notes[student] = {"repaired": [], "flags": [], "problems": []}
         target = scratch / "submitted" / student / lab
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-        for path in sorted(Path(folder).glob("*.ipynb")):
-            try:
-                notebook = read_notebook(path)
-            except SubmissionError as exc:
-                note["problems"].append(str(exc))
-                continue
-            key = identify(notebook, releases)
-            if key is None:
-                note["problems"].append(f"{path.name} is not a notebook of {lab}: not graded.")
-                continue
-            if (target / key[1]).exists():
-                note["problems"].append(f"{path.name} is a second copy of {key[1]}: not graded.")
-                continue
-            repaired, matches = repair_metadata(notebook, releases[key])
-            note["repaired"] += [
-                m.grade_id
-                for m in matches
-                if m.how not in ("intact", "missing") and m.kind != "text"
-            ]
-            note["flags"] += scan_answers(repaired, releases[key])
-            (target / key[1]).write_text(json.dumps(repaired), encoding="utf-8")
+        notebooks, notes[student] = prepare_submission(
+            sorted(Path(folder).glob("*.ipynb")), lab, releases
+        )
+        for name, text in notebooks.items():
+            (target / name).write_text(text, encoding="utf-8")
     run_nbgrader(
         ["autograde", lab, "--force", "--create", "--OverwriteCells.add_missing_cells=True"],
         scratch, env={"MITDL_FAST": "1"}, timeout=timeout,

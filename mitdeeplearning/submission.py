@@ -49,6 +49,7 @@ class Check:
     matches: list[Match]
     unanswered: list[str]
     flags: list[str]
+    repaired_notebook: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def missing(self) -> list[str]:
@@ -327,4 +328,45 @@ def check_submission(notebook: dict, releases: dict[tuple[str, str], dict]) -> C
         raise SubmissionError(f"This notebook is not one of the course's notebooks ({known}).")
     release = releases[key]
     repaired, matches = repair_metadata(notebook, release)
-    return Check(key[0], key[1], matches, unanswered(repaired), scan_answers(repaired, release))
+    flags = scan_answers(repaired, release)
+    return Check(key[0], key[1], matches, unanswered(repaired), flags, repaired)
+
+
+def read_releases(folder: str | os.PathLike, lab: str) -> dict[tuple[str, str], dict]:
+    """``(lab, file name) → notebook`` for the release notebooks in ``<folder>/<lab>/``."""
+    return {
+        (lab, path.name): read_notebook(path) for path in sorted(Path(folder, lab).glob("*.ipynb"))
+    }
+
+
+def prepare_submission(files: list[Path], lab: str, releases: dict) -> tuple[dict, dict]:
+    """Read, identify and repair one student's files for `lab`.
+
+    Returns ``(release file name → repaired notebook as JSON text, notes)``; the notes list
+    the answer and test cells repaired, tampering flags, and the files not graded and why (not
+    a notebook, another lab's, a second copy), as one sentence each.
+    """
+    notebooks: dict[str, str] = {}
+    notes = {"repaired": [], "flags": [], "problems": []}
+    for path in files:
+        try:
+            notebook = read_notebook(path)
+        except SubmissionError as exc:
+            notes["problems"].append(str(exc))
+            continue
+        key = identify(notebook, releases)
+        if key is None:
+            notes["problems"].append(f"{path.name} is not a notebook of {lab}: not graded.")
+            continue
+        if key[1] in notebooks:
+            notes["problems"].append(f"{path.name} is a second copy of {key[1]}: not graded.")
+            continue
+        repaired, matches = repair_metadata(notebook, releases[key])
+        notes["repaired"] += [
+            m.grade_id for m in matches if m.how not in ("intact", "missing") and m.kind != "text"
+        ]
+        notes["flags"] += scan_answers(repaired, releases[key])
+        notebooks[key[1]] = json.dumps(repaired)
+    if not files:
+        notes["problems"].append("no notebooks submitted.")
+    return notebooks, notes
