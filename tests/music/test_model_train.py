@@ -227,3 +227,33 @@ def recurrent_layers_states(model):
     from mitdeeplearning.music.model import recurrent_layers
 
     return [s for layer in recurrent_layers(model) for s in layer.states]
+
+
+def test_anneal_lowers_the_learning_rate_linearly_to_zero_over_the_budget():
+    model = build_model(len(VOCAB), **SMALL, seed=0)
+    result = train(model, IDS, val_ids=VAL, iterations=40, seq_length=20, batch_size=4,
+                   learning_rate=1e-2, anneal=True, eval_every=10, progress=False)  # fmt: skip
+    rates = [h["learning_rate"] for h in result.history]
+    # The rate each evaluation reports is the one its last step used: 1e-2 * (1 - 9/40), ...
+    assert rates == pytest.approx([1e-2 * (1 - k / 40) for k in (9, 19, 29, 39)], rel=1e-5)
+    # A time budget counts too: whichever share of the budget is larger sets the rate.
+    model = build_model(len(VOCAB), **SMALL, seed=0)
+    timed = train(model, IDS, iterations=10**6, max_seconds=3, seq_length=20, batch_size=4,
+                  learning_rate=1e-2, anneal=True, eval_every=10**6, progress=False)  # fmt: skip
+    assert timed.stopped.startswith("max_seconds")
+    assert timed.history[-1]["learning_rate"] < 1e-2 * 0.2
+
+
+def test_anneal_refuses_a_schedule_of_its_own():
+    model = build_model(len(VOCAB), **SMALL, seed=0)
+    with pytest.raises(ValueError, match="anneal=True"):
+        train(model, IDS, iterations=2, anneal=True, lr_half_life=10, progress=False)
+    with pytest.raises(ValueError, match="anneal=True"):
+        train(model, IDS, iterations=2, anneal=True, optimizer=keras.optimizers.SGD(),
+              progress=False)  # fmt: skip
+
+
+def test_stream_scoring_rows_are_checked():
+    model = build_model(len(VOCAB), **SMALL, seed=0)
+    with pytest.raises(ValueError, match="rows=0"):
+        evaluate_bits(model, VAL, seq_length=20, order="stream", rows=0)

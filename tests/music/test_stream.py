@@ -64,7 +64,7 @@ def test_stream_training_learns_and_is_scored_on_contiguous_rows():
     assert bits[-1] < 2.0 < np.log2(len(VOCAB))  # learned the scale, far below uniform
     # "stream" scoring: the held-out text as contiguous rows, each read from a zero state.
     scored = evaluate_bits(model, VAL, seq_length=20, max_tokens=None, order="stream")
-    rows = min(64, (len(VAL) - 1) // 20)
+    rows = min(8, (len(VAL) - 1) // 20)
     length = (len(VAL) - 1) // rows
     x = VAL[: rows * length].reshape(rows, length)
     y = VAL[1 : rows * length + 1].reshape(rows, length)
