@@ -218,9 +218,16 @@ def main() -> None:
         # The same kept weights scored as before 2026-11-27 (64 short rows, each from a zero
         # state): how much of the gain is the way of scoring rather than the model.
         "best_val_bits_scored_on_64_rows": round(
-            evaluate_bits(ours, val_ids, LAB_CONFIG["seq_length"], args.eval_tokens,
-                          order="stream", rows=64), 3,
-        ) if stream else None,  # fmt: skip
+            evaluate_bits(
+                ours,
+                val_ids,
+                LAB_CONFIG["seq_length"],
+                args.eval_tokens,
+                order="stream" if stream else None,
+                rows=64,
+            ),
+            3,
+        ),  # fmt: skip
         "curve": [
             (h["iteration"], h["seconds"], round(h["val_bits"], 3)) for h in our_run.history[::2]
         ],  # fmt: skip
