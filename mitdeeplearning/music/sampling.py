@@ -17,6 +17,9 @@ import tensorflow as tf
 from .model import recurrent_layers
 from .vocab import TUNE_SEPARATOR, CharVocab
 
+#: How most ABC tunes end (a closing repeat: 745 of O'Neill's 2,008; "||" 824, "|]" 434).
+TUNE_END = ":|"
+
 # Kept outside the model: an attribute set on a Keras model is tracked as part of it.
 _SAMPLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -92,6 +95,7 @@ def generate(
     temperature: float = 1.0,
     seed: int | None = None,
     stop: str | list | None = TUNE_SEPARATOR,
+    primer: str | list | None = None,
 ) -> list:
     """Sample `num_tunes` new tunes (in parallel) from a model made by `build_model`.
 
@@ -115,6 +119,14 @@ def generate(
     stop : str or list, optional
         The token sequence (one or two tokens) that ends a tune and is not returned: a blank
         line for ABC. None generates `max_length` tokens.
+    primer : str or list, optional
+        Read (not returned) before `start`, to put the model in the state a tune begins from.
+        In training a tune always follows the end of the one before, so by default the model
+        first reads the end of a tune: a closing repeat and a blank line (``":|\n\n"``) for
+        ABC, `stop` alone for other tokens. From a zero state, or after a bare blank line, a
+        model unsure which header comes next may write ``X: 1/8`` (an ``L:`` value) and skip
+        the meter (measured: 19 of 400 tunes at temperature 0.3, against 1 of 400 after
+        ``":|\n\n"``).
 
     Returns
     -------
@@ -138,14 +150,19 @@ def generate(
     # In training, a tune always follows the end of the one before it: reading that end first
     # puts the model in the state it learned tunes begin from (a zero state is one it rarely
     # saw, and from it the model is unsure which header comes next).
-    primed = np.concatenate([stop_ids, prefix]).astype(np.int32)
+    if primer is None:
+        primer = stop or []
+        if vocab.is_text and stop == TUNE_SEPARATOR and all(c in vocab for c in TUNE_END):
+            primer = TUNE_END + TUNE_SEPARATOR
+    primer_ids = vocab.encode(primer) if len(primer) else np.zeros(0, np.int32)
+    primed = np.concatenate([primer_ids, prefix]).astype(np.int32)
 
     if model not in _SAMPLERS:  # one compiled sampler per model, traced once
         _SAMPLERS[model] = _build_sampler(model)
     sampler = _SAMPLERS[model]
     ids = sampler(
         tf.constant(np.tile(primed, (num_tunes, 1)), tf.int32),
-        tf.constant(max_length - 1 + len(stop_ids), tf.int32),
+        tf.constant(max_length - 1 + len(primer_ids), tf.int32),
         tf.constant(temperature, tf.float32),
         tf.constant(seed, tf.int64),
         tf.constant(stop_ids, tf.int32),
@@ -153,7 +170,7 @@ def generate(
 
     tunes = []
     for row in ids:
-        sequence = np.concatenate([primed[:1], row])[len(stop_ids) :]
+        sequence = np.concatenate([primed[:1], row])[len(primer_ids) :]
         tokens = vocab.decode(sequence)
         if vocab.is_text:
             text = tokens if not stop else tokens.split(stop, 1)[0]
