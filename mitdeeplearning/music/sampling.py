@@ -150,11 +150,12 @@ def generate(
     # In training, a tune always follows the end of the one before it: reading that end first
     # puts the model in the state it learned tunes begin from (a zero state is one it rarely
     # saw, and from it the model is unsure which header comes next).
-    if primer is None:
-        primer = stop or []
-        if vocab.is_text and stop == TUNE_SEPARATOR and all(c in vocab for c in TUNE_END):
-            primer = TUNE_END + TUNE_SEPARATOR
-    primer_ids = vocab.encode(primer) if len(primer) else np.zeros(0, np.int32)
+    if primer is not None:
+        primer_ids = vocab.encode(primer)
+    elif vocab.is_text and stop == TUNE_SEPARATOR and all(c in vocab for c in TUNE_END):
+        primer_ids = vocab.encode(TUNE_END + TUNE_SEPARATOR)
+    else:
+        primer_ids = stop_ids
     primed = np.concatenate([primer_ids, prefix]).astype(np.int32)
 
     if model not in _SAMPLERS:  # one compiled sampler per model, traced once
