@@ -3,11 +3,13 @@
 
     python tasks.py run    # set up .venv, then run every lab's notebooks on the embedded data
     python tasks.py test   # set up .venv with the dev tools, then ruff and the test suite
+    python tasks.py test --fast  # the same without the slow tests (notebooks, grading, training)
     python tasks.py setup  # only set up .venv
 
 Needs nothing but Python 3.11+. The environment lives in `.venv/` beside this file (or in
 $MITDL_VENV) and is reinstalled only when requirements.txt, setup.py or pyproject.toml change.
-Arguments after `test` go to pytest (`python tasks.py test -k fetch`); after `run`, to
+Arguments after `test` go to pytest (`python tasks.py test -k fetch`), except `--fast`, which
+skips the tests marked `slow` (about a minute on two cores: the edit-test loop); after `run`, to
 `mitdl run` (`python tasks.py run lab2 --fast`).
 """
 
@@ -85,6 +87,8 @@ def main(argv: list[str]) -> None:
         env["MITDL_FAST"] = "1"
         sh(python, "-m", "ruff", "check", ".", env=env)
         sh(python, "-m", "ruff", "format", "--check", ".", env=env)
+        if "--fast" in args:
+            args = [a for a in args if a != "--fast"] + ["-m", "not slow"]
         sh(python, "-m", "pytest", *args, env=env)
     else:
         print(__doc__)
