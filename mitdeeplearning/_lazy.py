@@ -96,7 +96,8 @@ def renamed_keywords(**old_to_new: str) -> Callable[[Callable], Callable]:
                             f"{function.__name__}() got both {old}= and {new}=; {old}= is the "
                             f"old name of {new}=, pass only {new}=."
                         )
-                    warn_renamed(f"{function.__name__}({old}=...)", f"{function.__name__}({new}=...)")
+                    name = function.__name__
+                    warn_renamed(f"{name}({old}=...)", f"{name}({new}=...)")
                     kwargs[new] = kwargs.pop(old)
             return function(*args, **kwargs)
 

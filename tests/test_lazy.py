@@ -53,7 +53,8 @@ def test_renamed_keywords_map_old_to_new_and_refuse_both():
     def head(items, *, limit=None):
         return items[:limit]
 
-    with pytest.warns(FutureWarning, match=r"head\(n=\.\.\.\) has been renamed head\(limit=\.\.\.\)"):
+    renamed = r"head\(n=\.\.\.\) has been renamed head\(limit=\.\.\.\)"
+    with pytest.warns(FutureWarning, match=renamed):
         assert head([1, 2, 3], n=1) == [1]
     assert head([1, 2, 3], limit=2) == [1, 2]
     with pytest.raises(TypeError, match="both n= and limit="):
