@@ -1,4 +1,4 @@
-"""mitdeeplearning.data.extract: safe tar/zip extraction, on archives built in the test."""
+"""mitdeeplearning.data.archives: safe tar/zip extraction, on archives built in the test."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""mitdeeplearning.data: real downloads from a local HTTP server, the cache, and the registry."""
+"""mitdeeplearning.data.download: real downloads from a local HTTP server into the cache."""
 
 from __future__ import annotations
 
@@ -14,17 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from mitdeeplearning import data
+from mitdeeplearning import _lazy, data
+from mitdeeplearning.data.cache import url_cache_path
 
 FAST = {"backoff": 0.01, "progress": False}
 PAYLOAD = os.urandom(300_000) + b"end"
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
-
-
-@pytest.fixture(autouse=True)
-def clean_registry(monkeypatch):
-    """Entries a test registers disappear after it."""
-    monkeypatch.setattr(data, "_REGISTRY", dict(data._REGISTRY))
 
 
 def leftovers(root: Path) -> list[str]:
@@ -36,7 +31,7 @@ def leftovers(root: Path) -> list[str]:
     )
 
 
-# ## Downloads and the cache -------------------------------------------------------------------
+# ## Downloads ---------------------------------------------------------------------------------
 
 
 def test_download_then_cache_hit_makes_no_request(server, cache):
@@ -52,23 +47,6 @@ def test_download_then_cache_hit_makes_no_request(server, cache):
     assert leftovers(cache) == sorted(
         [str(path.relative_to(cache)), str(path.relative_to(cache)) + ".sha256"]
     )
-
-
-def test_cache_dir_argument_beats_environment(server, cache, tmp_path):
-    url = server.add("/a.bin", PAYLOAD)
-    elsewhere = tmp_path / "elsewhere"
-    path = data.fetch(url, sha256=DIGEST, cache_dir=elsewhere, **FAST)
-    assert path.is_relative_to(elsewhere)
-    assert not cache.exists()
-
-
-def test_default_cache_dir_follows_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("MITDL_DATA", str(tmp_path / "x"))
-    assert data.default_cache_dir() == tmp_path / "x"
-    monkeypatch.delenv("MITDL_DATA")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    if sys.platform.startswith("linux"):
-        assert data.default_cache_dir() == tmp_path / "xdg" / "mitdeeplearning"
 
 
 def test_checksum_mismatch_raises_and_leaves_nothing(server, cache):
@@ -102,7 +80,7 @@ def test_connection_refused_says_how_to_get_the_file_by_hand(cache):
     with pytest.raises(data.DownloadError) as info:
         data.fetch(url, sha256=DIGEST, retries=1, **FAST)
     message = str(info.value)
-    expected_path = data._url_cache_path(cache, url)
+    expected_path = url_cache_path(cache, url)
     assert "Connection refused" in message or "ConnectionRefusedError" in message
     assert "2 attempts" in message
     assert f"save it as {expected_path}" in message
@@ -190,7 +168,7 @@ def test_two_processes_download_once_and_both_get_the_whole_file(server, cache):
 def test_reader_never_sees_a_partial_file(server, cache):
     url = server.add("/slow.bin", PAYLOAD, chunk_delay=0.1)
     child = subprocess.Popen([sys.executable, "-c", FETCH_IN_CHILD, url, DIGEST])
-    target = data._url_cache_path(cache, url)
+    target = url_cache_path(cache, url)
     deadline = time.monotonic() + 60
     seen_sizes = set()
     while child.poll() is None and time.monotonic() < deadline:
@@ -245,105 +223,6 @@ def test_bad_sha256_argument_is_rejected_before_any_request(server, cache):
     assert server.requests == []
 
 
-# ## The registry ------------------------------------------------------------------------------
-
-
-def make_entry(name: str, *files: data.RemoteFile, **extra) -> data.Dataset:
-    fields = dict(title="Test", license="MIT", citation="c", homepage="https://example.org",
-                  manual="Ask the instructor.")  # fmt: skip
-    fields.update(extra)
-    return data.register(data.Dataset(name=name, files=files, **fields), replace=True)
-
-
-def test_registry_name_downloads_into_its_folder(server, cache):
-    make_entry("test-single", data.RemoteFile("t.abc", (server.add("/t", PAYLOAD),), DIGEST))
-    path = data.fetch("test-single", **FAST)
-    assert path == cache / "test-single" / "t.abc"
-    assert path.read_bytes() == PAYLOAD
-    assert data.dataset_status("test-single") == "cached"
-
-
-def test_multi_file_dataset_returns_its_folder(server, cache):
-    other = b"second file"
-    make_entry(
-        "test-multi",
-        data.RemoteFile("a.bin", (server.add("/a", PAYLOAD),), DIGEST),
-        data.RemoteFile("b.bin", (server.add("/b", other),), hashlib.sha256(other).hexdigest()),
-    )
-    assert data.dataset_status("test-multi") == "not cached"
-    one = data.fetch("test-multi/b.bin", **FAST)
-    assert one.read_bytes() == other
-    assert data.dataset_status("test-multi") == "partial (1/2)"
-    folder = data.fetch("test-multi", **FAST)
-    assert folder == cache / "test-multi"
-    assert (folder / "a.bin").read_bytes() == PAYLOAD
-    assert server.count("/b") == 1
-    with pytest.raises(data.UnknownDatasetError, match="a.bin, b.bin"):
-        data.fetch("test-multi/c.bin", **FAST)
-
-
-def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(data.UnknownDatasetError) as info:
-        data.fetch("no-such-dataset")
-    for name in ("oneills1850", "mit-irish-tunes", "nih-chestxray14", "siim-acr-pneumothorax"):
-        assert name in str(info.value)
-
-
-def test_login_only_dataset_says_how_to_get_it():
-    with pytest.raises(data.ManualDownloadRequired) as info:
-        data.fetch("siim-acr-pneumothorax")
-    message = str(info.value)
-    assert "Kaggle" in message and "train-rle.csv" in message and "mitdl build siim" in message
-
-
-def test_manual_file_is_used_once_placed_by_hand(cache):
-    content = b"image,label\n"
-    digest = hashlib.sha256(content).hexdigest()
-    make_entry("test-manual", data.RemoteFile("labels.csv", sha256=digest))
-    target = cache / "test-manual" / "labels.csv"
-    with pytest.raises(data.ManualDownloadRequired, match=f"Save the file as {target}"):
-        data.fetch("test-manual")
-    target.write_bytes(b"wrong content")
-    with pytest.raises(data.ChecksumError, match=digest):
-        data.fetch("test-manual")
-    assert target.exists()  # a file the user placed is never deleted behind their back
-    target.write_bytes(content)
-    assert data.fetch("test-manual") == target
-
-
-def test_bundled_corpus_resolves_without_network():
-    pytest.importorskip("music21")
-    path = data.fetch("oneills1850")
-    assert path.is_dir() and len(list(path.glob("*.abc"))) > 30
-    assert data.dataset_status("oneills1850") == "bundled"
-
-
-def test_registry_entries_are_complete():
-    names = [d.name for d in data.datasets()]
-    assert names == sorted(names) and len(names) >= 8
-    for entry in data.datasets():
-        assert entry.license and entry.citation and entry.homepage and entry.manual, entry.name
-        assert entry.bundled or entry.files or entry.builder, entry.name
-        for f in entry.files:
-            assert all(u.startswith("https://") for u in f.urls), entry.name
-    essen = data.get_dataset("essen")
-    assert "non-commercial" in essen.license
-
-
-@pytest.mark.parametrize(
-    "bad", ["UPPER", "has space", "../x", ""], ids=["upper", "space", "dots", "empty"]
-)
-def test_register_rejects_bad_names(bad):
-    with pytest.raises(ValueError, match="not valid"):
-        make_entry(bad)
-
-
-def test_register_refuses_duplicates_unless_replaced():
-    make_entry("test-dup")
-    with pytest.raises(ValueError, match="already registered"):
-        data.register(data.get_dataset("test-dup"))
-
-
 def test_stalled_server_times_out_and_is_retried(server, cache):
     url = server.add("/stall.bin", PAYLOAD, chunk_delay=2.0)  # 2 s between chunks
     start = time.monotonic()
@@ -355,12 +234,12 @@ def test_stalled_server_times_out_and_is_retried(server, cache):
 
 def test_progress_bar_is_silent_under_ci_and_on_request(monkeypatch):
     monkeypatch.setenv("CI", "true")
-    assert data._progress_enabled(None) is False
-    assert data._progress_enabled(True) is True
+    assert data.progress_enabled(None) is False
+    assert data.progress_enabled(True) is True
     monkeypatch.delenv("CI")
     monkeypatch.setitem(sys.modules, "ipykernel", object())  # running inside a notebook
-    assert data._progress_enabled(None) is True
-    assert data._progress_enabled(False) is False
+    assert data.progress_enabled(None) is True
+    assert data.progress_enabled(False) is False
 
 
 def test_progress_bar_reports_bytes(server, cache, capsys):
@@ -378,3 +257,9 @@ def test_cached_files_are_readable_by_the_course_not_private(server, cache):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_old_private_name_of_progress_enabled_still_works_and_warns(monkeypatch):
+    monkeypatch.setattr(_lazy, "_warned", set())
+    with pytest.warns(FutureWarning, match=r"data\._progress_enabled has been renamed"):
+        assert data._progress_enabled(False) is False
