@@ -3,9 +3,10 @@
 
 Each lab gets `--students` copies of its solution notebooks (every cell runs under
 MITDL_FAST=1, as in real grading), graded three ways: plain nbgrader (one `nbgrader autograde`
-over all of them, through `mitdeeplearning.course.autograde`), and `autograde_course` with one
-and with two local workers. Prints one JSON line: seconds per submission per lab for each, the
-speed-up of two workers over one, and that every submission scored full marks.
+over all of them in one scratch course, the baseline), and
+`mitdeeplearning.instructor.autograde.autograde` with one and with two local workers. Prints one
+JSON line: seconds per submission per lab for each, the speed-up of two workers over one, and that
+every submission scored full marks.
 
     python benchmarks/autograde.py [--students 4] [--labs lab1 lab2] [--adversarial]
 
@@ -26,8 +27,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from mitdeeplearning import course
-from mitdeeplearning.autograde import Settings, autograde_course
+from mitdeeplearning.instructor import course
+from mitdeeplearning.instructor.autograde import Settings, autograde
+from mitdeeplearning.report import FAST_VARIABLE
+
+
+def plain_nbgrader(lab: str, folders: dict[str, Path], workdir: Path) -> dict[str, dict]:
+    """The baseline: one `nbgrader autograde` over every student, in one scratch course."""
+    scratch = course.scratch_course(course.DEFAULT_COURSE, workdir)
+    course.run_nbgrader(["generate_assignment", lab, "--force", "--create"], scratch)
+    for student, folder in folders.items():
+        shutil.copytree(folder, scratch / "submitted" / student / lab)
+    course.run_nbgrader(["autograde", lab, "--force", "--create"], scratch,
+                        env={FAST_VARIABLE: "1"}, timeout=3600)  # fmt: skip
+    return course.read_grades(scratch, lab, list(folders))
 
 
 def make_submissions(lab: str, students: int, into: Path) -> dict[str, Path]:
@@ -81,7 +94,7 @@ def adversarial(lab: str, into: Path) -> dict:
                 notebook = _answer_first(notebook, change)
             (folder / path.name).write_text(json.dumps(notebook), encoding="utf-8")
     tic = time.perf_counter()
-    summary = autograde_course(
+    summary = autograde(
         lab, subs, out=into / "out", workers=2, settings=Settings(cell_timeout=20, timeout=600)
     )
     results = summary["results"]
@@ -110,15 +123,13 @@ def main() -> None:
             tmp = Path(tmp)
             folders = make_submissions(lab, args.students, tmp / "subs")
             tic = time.perf_counter()
-            plain = course.autograde(lab, folders, workdir=tmp / "plain", timeout=3600)
+            plain = plain_nbgrader(lab, folders, tmp / "plain")
             plain_s = time.perf_counter() - tic
             ours = {}
             full = all(r["score"] == r["max_score"] for r in plain.values())
             for workers in (1, 2):
                 tic = time.perf_counter()
-                summary = autograde_course(
-                    lab, tmp / "subs", out=tmp / f"ours{workers}", workers=workers
-                )
+                summary = autograde(lab, tmp / "subs", out=tmp / f"ours{workers}", workers=workers)
                 ours[workers] = time.perf_counter() - tic
                 full = full and all(
                     r["score"] == r["max_score"] for r in summary["results"].values()

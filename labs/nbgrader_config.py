@@ -1,7 +1,7 @@
 """nbgrader configuration for the course.
 
-The course's tools (`mitdeeplearning.course`) run nbgrader in a scratch copy of this folder and
-pass the absolute course root on the command line, so no gradebook lands in the repository.
+The course's tools (`mitdeeplearning.instructor`) run nbgrader in a scratch copy of this folder
+and pass the absolute course root on the command line, so no gradebook lands in the repository.
 """
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it reads this file

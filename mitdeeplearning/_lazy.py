@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import types
 import warnings
 from collections.abc import Callable, Mapping
 
@@ -114,6 +115,19 @@ def moved_module(old: str, new: str, namespace: dict) -> None:
     """
     module = importlib.import_module(new)
     warn_renamed(old, new, stacklevel=4)
-    public = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
+    public = getattr(module, "__all__", None) or [
+        name for name, value in vars(module).items() if _defined_in(module, name, value)
+    ]
     namespace.update({name: getattr(module, name) for name in public})
     namespace["__all__"] = list(public)
+
+
+def _defined_in(module: types.ModuleType, name: str, value: object) -> bool:
+    """A public name of `module` itself: not private, not an imported module, function or class."""
+    if name.startswith("_") or isinstance(value, types.ModuleType):
+        return False
+    if type(value).__module__ == "__future__":  # `from __future__ import annotations`
+        return False
+    if callable(value) or hasattr(value, "__origin__"):
+        return getattr(value, "__module__", None) == module.__name__
+    return True

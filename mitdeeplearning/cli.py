@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._version import __version__
+from .report import FAST_VARIABLE
 
 
 def _human_size(size: int | None) -> str:
@@ -128,7 +129,8 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import course
+    from .instructor.course import CourseError
+    from .instructor.notebooks import run_lab
 
     bars: dict[str, object] = {}
 
@@ -144,14 +146,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if done == total:
             bar.close()
 
-    mode = "fast mode (MITDL_FAST=1)" if args.fast else "full mode"
+    mode = f"fast mode ({FAST_VARIABLE}=1)" if args.fast else "full mode"
     print(f"Running {args.lab} in {mode}; results in {Path(args.out).resolve()}", file=sys.stderr)
     try:
-        results = course.run_lab(
+        results = run_lab(
             args.lab, args.course, out=args.out, fast=args.fast, timeout=args.timeout,
             on_cell=on_cell,
         )  # fmt: skip
-    except course.CourseError as exc:
+    except CourseError as exc:
         for bar in bars.values():
             bar.close()
         print(f"mitdl run: {exc}", file=sys.stderr)
@@ -166,7 +168,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
-    from . import course
+    from .instructor import course
 
     try:
         if args.check:
@@ -188,12 +190,13 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from . import course
-    from .submission import SubmissionError
+    from .instructor.course import CourseError
+    from .instructor.submission import SubmissionError
+    from .instructor.validate import validate
 
     try:
-        report = course.validate(args.notebook, args.course, run=not args.no_run)
-    except (SubmissionError, course.CourseError) as exc:
+        report = validate(args.notebook, args.course, run=not args.no_run)
+    except (SubmissionError, CourseError) as exc:
         print(f"mitdl validate: {exc}", file=sys.stderr)
         return 1
     if args.json:
@@ -226,7 +229,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for flag in report["flags"]:
         print(f"  flagged for the instructor: {flag}")
     if report["seconds"] is not None:
-        print(f"  ran top to bottom in {report['seconds']:.0f} s (MITDL_FAST=1)")
+        print(f"  ran top to bottom in {report['seconds']:.0f} s ({FAST_VARIABLE}=1)")
         for name, message in report["failed_checks"]:
             print(f"  check {name} fails: {message}")
         for name, message in report["errors"]:
@@ -236,8 +239,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_autograde(args: argparse.Namespace) -> int:
-    from . import course
-    from .autograde import Settings, autograde_course
+    from .instructor.autograde import Settings, autograde
+    from .instructor.course import CourseError
 
     bar = None
 
@@ -260,12 +263,12 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
         memory_limit=int(args.memory_limit * 1024**3) if args.memory_limit else None,
     )
     try:
-        summary = autograde_course(
+        summary = autograde(
             args.lab, args.submissions, args.course, out=args.out, workers=args.workers,
             scheduler=args.scheduler, settings=settings, student=args.student, force=args.force,
             on_result=on_result,
         )  # fmt: skip
-    except course.CourseError as exc:
+    except CourseError as exc:
         print(f"mitdl autograde: {exc}", file=sys.stderr)
         return 1
     for line in summary["problems"]:
@@ -334,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
         "saved (tunes, audio) and metrics.json.",
     )
     p.add_argument("lab", nargs="?", default="all", help="lab1, lab2 ... or all (default)")
-    p.add_argument("--fast", action="store_true", help="MITDL_FAST=1: every cell, briefly")
+    p.add_argument("--fast", action="store_true", help=f"{FAST_VARIABLE}=1: every cell, briefly")
     p.add_argument("--out", default="mitdl-run", metavar="DIR", help="results (./mitdl-run)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per cell (1800)")
     p.add_argument("--course", metavar="DIR", help=course_help)

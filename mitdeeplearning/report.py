@@ -19,6 +19,14 @@ from typing import Any
 
 OUT_VARIABLE = "MITDL_OUT"
 NOTEBOOK_VARIABLE = "MITDL_NOTEBOOK"
+#: Set to ``1`` (by the tests, CI, autograding and ``mitdl run --fast``), it shrinks training to
+#: seconds while every cell still runs. The notebooks read it with `fast_mode` or ``os.environ``.
+FAST_VARIABLE = "MITDL_FAST"
+
+
+def fast_mode() -> bool:
+    """True when ``$MITDL_FAST`` is set to ``1``: train for seconds, not minutes."""
+    return os.environ.get(FAST_VARIABLE) == "1"
 
 
 def output_dir() -> Path | None:

@@ -16,8 +16,10 @@ import shutil
 import nbformat
 import pytest
 
-from mitdeeplearning import course, project_url
-from mitdeeplearning.autograde import autograde_course
+from mitdeeplearning import project_url
+from mitdeeplearning.instructor import course
+from mitdeeplearning.instructor.autograde import autograde
+from mitdeeplearning.instructor.notebooks import cell_errors, execute_notebook, run_lab
 
 LABS = course.labs()
 SOURCE = course.DEFAULT_COURSE / "source"
@@ -93,14 +95,14 @@ def test_graded_cells_are_well_formed(lab, name):
 def ran(tmp_path_factory):
     """Every lab's solution notebooks, run as `mitdl run all --fast` runs them."""
     out = tmp_path_factory.mktemp("run")
-    return out, course.run_lab(None, fast=True, out=out)
+    return out, run_lab(None, fast=True, out=out)
 
 
 @pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
 def test_source_notebook_runs_top_to_bottom(lab, name, ran):
     out, _ = ran
     executed = nbformat.read(out / lab / name, as_version=4)
-    assert course.cell_errors(executed) == []
+    assert cell_errors(executed) == []
     passed = sum(
         output.get("text", "").count("\N{CHECK MARK}")
         for cell in executed.cells
@@ -130,8 +132,8 @@ def test_a_run_keeps_html_figures_and_metrics(lab, ran):
 @pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
 def test_release_notebook_fails_only_on_unanswered_cells(lab, name, tmp_path):
     shutil.copy(RELEASE / lab / name, tmp_path / name)
-    executed = course.execute_notebook(tmp_path / name, fast=True, allow_errors=True)
-    errors = course.cell_errors(executed)
+    executed = execute_notebook(tmp_path / name, fast=True, allow_errors=True)
+    errors = cell_errors(executed)
     assert {ename for _, ename, _ in errors} <= UNANSWERED, errors
     failed = {index for index, _, _ in errors}
     for index, cell in enumerate(executed.cells):
@@ -229,7 +231,7 @@ def graded(request, tmp_path_factory):
     _submission(root / "in" / "cheater", release, _cheat)
     _submission(root / "in" / "stripped", source, _strip)
     # As instructors run it: `mitdl autograde`, two Dask workers, real nbgrader and kernels.
-    summary = autograde_course(lab, root / "in", out=root / "out", workers=2)
+    summary = autograde(lab, root / "in", out=root / "out", workers=2)
     return lab, summary["results"], root / "out"
 
 

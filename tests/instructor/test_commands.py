@@ -11,8 +11,11 @@ import shutil
 import nbformat
 import pytest
 
-from mitdeeplearning import cli, course
-from mitdeeplearning.submission import (
+from mitdeeplearning import cli
+from mitdeeplearning.instructor import course
+from mitdeeplearning.instructor.autograde import autograde, collect
+from mitdeeplearning.instructor.notebooks import cell_errors
+from mitdeeplearning.instructor.submission import (
     SubmissionError,
     check_submission,
     read_notebook,
@@ -148,7 +151,7 @@ def test_run_failure_names_the_notebook_cell_and_error(demo_course, tmp_path, ca
     error = capsys.readouterr().err
     assert "Demo.ipynb: cell 3 failed" in error and "AssertionError" in error
     kept = nbformat.read(out / "demo/Demo.ipynb", as_version=4)  # kept to see what happened
-    assert course.cell_errors(kept)[0][:2] == (3, "AssertionError")
+    assert cell_errors(kept)[0][:2] == (3, "AssertionError")
 
 
 def test_run_refuses_an_unknown_lab(capsys):
@@ -270,13 +273,17 @@ def test_autograde_repairs_and_reports_instead_of_scoring_zero(demo_course, tmp_
     ]
     answered = copy.deepcopy(release)
     answered["cells"][2]["source"] = "def add(a, b):\n    return a + b"
-    folders = {
-        "stripped": _write(_stripped(solution), tmp_path / "in/stripped/Demo (1).ipynb").parent,
-        "deleted_test": _write(no_test, tmp_path / "in/deleted_test/Demo.ipynb").parent,
-        "answered": _write(answered, tmp_path / "in/answered/Demo.ipynb").parent,
-        "broken": _write({"cells": "?"}, tmp_path / "in/broken/Demo.ipynb").parent,
-    }
-    grades = course.autograde("demo", folders, demo_course, workdir=tmp_path / "work", timeout=300)
+    for notebook, path in [
+        (_stripped(solution), "stripped/Demo (1).ipynb"),
+        (no_test, "deleted_test/Demo.ipynb"),
+        (answered, "answered/Demo.ipynb"),
+        ({"cells": "?"}, "broken/Demo.ipynb"),
+    ]:
+        _write(notebook, tmp_path / "in" / path)
+    # One worker: the students are graded one after another, as plain nbgrader would.
+    grades = autograde("demo", tmp_path / "in", demo_course, out=tmp_path / "out", workers=1)[
+        "results"
+    ]
     assert grades["stripped"]["score"] == 2 and "add" in grades["stripped"]["repaired"]
     assert grades["deleted_test"]["score"] == 2  # the test was put back, hidden part included
     assert grades["answered"]["score"] == 2 and grades["answered"]["repaired"] == []
@@ -294,7 +301,6 @@ def _answer(release: dict, source: str) -> dict:
 
 
 def test_collect_understands_folders_canvas_and_moodle(tmp_path):
-    from mitdeeplearning.autograde import collect
 
     (tmp_path / "alice" / "demo").mkdir(parents=True)  # nbgrader's own layout
     (tmp_path / "alice" / "demo" / "Demo.ipynb").write_text("{}")
@@ -401,8 +407,6 @@ def test_autograde_through_a_dask_scheduler_and_workers_in_their_own_processes(
 
     from distributed import Client
 
-    from mitdeeplearning.autograde import autograde_course
-
     dask = str(Path(sys.executable).parent / "dask")
     address = f"tcp://127.0.0.1:{_free_port()}"
     processes = [
@@ -424,7 +428,7 @@ def test_autograde_through_a_dask_scheduler_and_workers_in_their_own_processes(
         subs = tmp_path / "subs"
         _write(_answer(release, "def add(a, b):\n    return a + b"), subs / "ann" / "Demo.ipynb")
         _write(_answer(release, "def add(a, b):\n    return a - b"), subs / "ben" / "Demo.ipynb")
-        summary = autograde_course("demo", subs, demo_course, out=tmp_path / "out",
+        summary = autograde("demo", subs, demo_course, out=tmp_path / "out",
                                    scheduler=address)  # fmt: skip
         assert {s: r["score"] for s, r in summary["results"].items()} == {"ann": 2, "ben": 0}
     finally:

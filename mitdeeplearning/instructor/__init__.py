@@ -1,0 +1,13 @@
+"""The instructor's tools, above the student-facing packages: release the labs, run them
+headless, check a notebook before it is submitted, and autograde a course's submissions.
+
+* `course`: the course folder, its labs, nbgrader in a scratch copy, release and its check;
+* `notebooks`: run a notebook top to bottom; `run_lab`, the main job (`mitdl run`);
+* `submission`: read a student's notebook, identify it, repair lost grading metadata, scan for
+  tampering (no code runs);
+* `validate`: `mitdl validate`, what stands between a notebook and full marks;
+* `autograde`: `mitdl autograde`, the one autograding path (parallel on Dask; one worker
+  grades serially).
+
+Notebooks never import this package; it imports the student-facing ones, never the reverse.
+"""

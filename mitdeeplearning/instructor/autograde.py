@@ -1,0 +1,422 @@
+"""Autograding a whole course: collect what the LMS gives you, grade in parallel on Dask, and
+write grades, feedback and a summary.
+
+nbgrader grades one notebook at a time and stops at the first broken submission. Here each
+student is graded by a Dask task in a scratch course of its own (its own gradebook, its own
+kernel, a per-cell and a per-student time limit, a memory limit), so students are graded side by
+side, on one machine (a local cluster of ``workers`` processes) or on a running cluster
+(``scheduler``), and a submission that loops, crashes its kernel or is not a notebook costs its
+own score and nothing else. Only the calling process writes results: ``results.json`` (which
+also remembers what was graded, so a rerun skips it), ``grades.csv``, ``lms.csv``,
+``summary.md`` and ``feedback/<student>/<notebook>.html`` with the hidden tests removed.
+
+Layouts of the submissions folder, as instructors download them:
+
+* a folder per student holding that student's notebooks (at any depth), nbgrader's own
+  ``<student>/<lab>/`` included;
+* Canvas: one flat folder of ``name_userid_submissionid_<notebook>.ipynb`` files (also with
+  ``_LATE`` after the name);
+* Moodle: a folder per student named ``Full Name_12345_assignsubmission_file_``.
+
+`autograde` is the course's one grading path: ``mitdl autograde`` calls it, and so do the tests
+and benchmarks; ``workers=1`` grades the students one after another.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from .._lazy import warn_renamed
+from ..report import FAST_VARIABLE
+from .course import CourseError, course_dir, lab_list, read_grades, run_nbgrader, scratch_course
+from .submission import prepare_submission, read_releases
+
+_CANVAS = re.compile(r"^(?P<name>[^_]+?)(?:_LATE)?_(?P<uid>\d+)_(?P<sid>\d+)_(?P<file>.+)$")
+_MOODLE = re.compile(r"^(?P<name>.+?)_(?P<uid>\d+)_assignsubmission_(?:file|onlinetext)_?$")
+_HIDDEN = re.compile(
+    r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.M | re.S
+)
+
+
+def _safe_id(name: str) -> str:
+    """A student id nbgrader and file systems accept: letters, digits, ``_``, ``.`` and ``-``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "student"
+
+
+def collect(folder: str | os.PathLike) -> tuple[dict[str, list[Path]], list[str]]:
+    """Find each student's notebooks in `folder` (see the module's notes for the layouts).
+
+    Returns ``(student id → notebook paths, problems)``; a student folder without notebooks
+    is kept with an empty list (graded as missing), stray files are reported in `problems`.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise CourseError(f"{root} is not a folder of submissions.")
+    students: dict[str, list[Path]] = {}
+    problems: list[str] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            moodle = _MOODLE.match(entry.name)
+            student = _safe_id(f"{moodle['name']}_{moodle['uid']}" if moodle else entry.name)
+            files = sorted(p for p in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+            students.setdefault(student, []).extend(files)
+        elif entry.suffix == ".ipynb":
+            canvas = _CANVAS.match(entry.name)
+            if canvas:
+                students.setdefault(_safe_id(f"{canvas['name']}_{canvas['uid']}"), []).append(entry)
+            else:
+                problems.append(
+                    f"{entry.name}: a notebook outside any student's folder and not named as "
+                    "Canvas names downloads (name_userid_submissionid_notebook.ipynb): skipped."
+                )
+        else:
+            problems.append(f"{entry.name}: not a notebook or a student's folder: skipped.")
+    return students, problems
+
+
+# ## One student, in a worker -----------------------------------------------------------------
+
+
+def _strip_hidden(notebook: dict) -> dict:
+    """The notebook a student may see: hidden tests cut out of the sources, and error outputs
+    reduced to their last line (a traceback quotes the hidden line that failed)."""
+    for cell in notebook.get("cells", []):
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else source
+        if "### BEGIN HIDDEN TESTS" in text:
+            cell["source"] = _HIDDEN.sub("", text)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = [f"{output.get('ename', '')}: {output.get('evalue', '')}"]
+    return notebook
+
+
+def _limit_memory(limit_bytes: int | None) -> Callable[[], None] | None:
+    if not limit_bytes or os.name != "posix":
+        return None
+
+    def apply() -> None:  # in the child, before nbgrader starts: its kernels inherit it
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    return apply
+
+
+def grade_student(
+    student: str,
+    notebooks: dict[str, str],
+    template: bytes,
+    lab: str,
+    *,
+    cell_timeout: float = 120,
+    timeout: float = 900,
+    memory_limit: int | None = None,
+) -> dict:
+    """Grade one student's repaired notebooks (file name → JSON text) in a scratch course
+    unpacked from `template` (a zip of the course with the lab's assignment in its gradebook).
+    Runs in a Dask worker; returns a JSON-ready result, never raises for a bad submission."""
+    tic = time.perf_counter()
+    result = {"student": student, "score": 0.0, "max_score": None, "cells": {}, "feedback": {},
+              "problems": [], "seconds": 0.0}  # fmt: skip
+    if not notebooks:
+        return result  # nothing gradeable: the reasons are in the caller's notes
+    with tempfile.TemporaryDirectory(prefix="mitdl-grade-") as tmp:
+        scratch = Path(tmp) / "course"
+        with zipfile.ZipFile(io.BytesIO(template)) as archive:
+            archive.extractall(scratch)
+        target = scratch / "submitted" / student / lab
+        target.mkdir(parents=True)
+        for name, text in notebooks.items():
+            (target / name).write_text(text, encoding="utf-8")
+        args = [
+            "autograde", lab, f"--student={student}", "--create", "--force",
+            "--OverwriteCells.add_missing_cells=True",
+            f"--ExecutePreprocessor.timeout={int(cell_timeout)}",
+            f"--Execute.timeout={int(cell_timeout)}",
+        ]  # fmt: skip
+        try:
+            run_nbgrader(
+                args, scratch, env={FAST_VARIABLE: "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
+                timeout=timeout, preexec_fn=_limit_memory(memory_limit),
+            )  # fmt: skip
+        except CourseError as exc:
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reason = lines[-1] if len(lines) > 1 else lines[0] if lines else "unknown error"
+            result["problems"].append(f"grading stopped: {reason[:300]}")
+        graded = read_grades(scratch, lab, [student])[student]
+        result["max_score"] = graded["max_score"]
+        result["score"] = graded["score"] or 0.0
+        result["cells"] = {k: list(v) for k, v in graded["cells"].items()}
+        for path in sorted((scratch / "autograded" / student / lab).glob("*.ipynb")):
+            result["feedback"][path.stem] = _feedback_html(path, graded["cells"])
+    result["seconds"] = round(time.perf_counter() - tic, 2)
+    return result
+
+
+def _feedback_html(path: Path, cells: dict) -> str:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    notebook = _strip_hidden(nbformat.reads(path.read_text(encoding="utf-8"), as_version=4))
+    lines = [f"| {grade_id} | {score} / {max_score} |" for grade_id, (score, max_score) in
+             cells.items() if max_score]  # fmt: skip
+    summary = "## Your scores\n\n| test | score |\n| --- | --- |\n" + "\n".join(lines)
+    notebook["cells"].insert(0, nbformat.v4.new_markdown_cell(summary))
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    return body
+
+
+# ## The course: collect, repair, dispatch, write -----------------------------------------------
+
+
+@dataclasses.dataclass
+class Settings:
+    cell_timeout: float = 120
+    timeout: float = 900
+    memory_limit: int | None = 4 * 1024**3
+
+
+def _template(root: Path, lab: str, into: Path) -> tuple[bytes, dict]:
+    """The course with the lab's assignment generated (and in its gradebook), zipped."""
+    scratch = scratch_course(root, into)
+    run_nbgrader(["generate_assignment", lab, "--force", "--create"], scratch)
+    releases = read_releases(scratch / "release", lab)
+    # Without source/: the solutions and hidden tests stay out of the graders' folders (nbgrader
+    # restores the locked cells from the gradebook).
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(scratch.rglob("*")):
+            relative = path.relative_to(scratch)
+            if path.is_file() and relative.parts[0] != "source":
+                archive.write(path, relative)
+    return buffer.getvalue(), releases
+
+
+def _digest(notebooks: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(notebooks):
+        digest.update(name.encode() + b"\0" + notebooks[name].encode() + b"\0")
+    return digest.hexdigest()
+
+
+def autograde(
+    lab: str,
+    submissions: str | os.PathLike,
+    course: str | os.PathLike | None = None,
+    *,
+    out: str | os.PathLike,
+    workers: int = 2,
+    scheduler: str | None = None,
+    settings: Settings | None = None,
+    student: str | None = None,
+    force: bool = False,
+    on_result: Callable[[dict, int, int], None] | None = None,
+) -> dict:
+    """Grade every student's submission of `lab` in `submissions` and write the results.
+
+    Parameters
+    ----------
+    lab : str
+        The lab to grade.
+    submissions : path
+        The folder as the LMS gives it (see the module's notes for the layouts).
+    out : path
+        Where ``results.json``, ``grades.csv``, ``lms.csv``, ``summary.md`` and ``feedback/``
+        go.
+    workers : int
+        Worker processes of the local Dask cluster (ignored with `scheduler`).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``) to grade on instead.
+    settings : Settings
+        Per-cell and per-student time limits (seconds) and the memory limit (bytes) of each
+        grading process.
+    student : str, optional
+        Grade only this student (again, even if graded before).
+    force : bool
+        Regrade students whose submission has not changed since it was graded.
+    on_result : callable, optional
+        ``on_result(result, done, total)`` after each student.
+
+    Returns
+    -------
+    dict
+        ``{"graded": [ids], "skipped": [ids], "problems": [lines], "results": {id: result}}``.
+    """
+    settings = settings or Settings()
+    root = course_dir(course)
+    lab_list(lab, root)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    store_path = out / "results.json"
+    store = json.loads(store_path.read_text(encoding="utf-8")) if store_path.exists() else {}
+    if store.get("lab", lab) != lab:
+        raise CourseError(f"{out} holds the results of {store['lab']}; use another --out.")
+    results: dict[str, dict] = store.get("results", {})
+
+    students, problems = collect(submissions)
+    if student is not None:
+        if student not in students:
+            raise CourseError(f"No student {student!r} in {submissions}; found: "
+                              f"{', '.join(sorted(students)) or 'none'}.")  # fmt: skip
+        students = {student: students[student]}
+
+    with tempfile.TemporaryDirectory(prefix="mitdl-template-") as tmp:
+        template, releases = _template(root, lab, Path(tmp) / "course")
+    jobs, skipped = {}, []
+    for sid, files in students.items():
+        notebooks, notes = prepare_submission(files, lab, releases)
+        digest = _digest(notebooks)
+        previous = results.get(sid)
+        if previous and previous.get("digest") == digest and not force and student is None:
+            skipped.append(sid)
+            continue
+        jobs[sid] = (notebooks, notes, digest)
+
+    graded = _dispatch(jobs, template, lab, settings, workers, scheduler, on_result)
+    points = _total_points(releases)
+    for result in graded.values():
+        if result.get("max_score") is None:
+            result["max_score"] = points
+    feedback_root = out / "feedback"
+    for sid, result in graded.items():
+        pages = result.pop("feedback", {})
+        folder = feedback_root / sid
+        shutil.rmtree(folder, ignore_errors=True)
+        for name, html in pages.items():
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{name}.html").write_text(html, encoding="utf-8")
+        results[sid] = result
+    store = {"lab": lab, "results": dict(sorted(results.items()))}
+    _write_atomic(store_path, json.dumps(store, indent=1))
+    _write_reports(out, lab, store["results"], releases)
+    return {"graded": sorted(graded), "skipped": skipped, "problems": problems,
+            "results": store["results"]}  # fmt: skip
+
+
+def _dispatch(jobs, template, lab, settings, workers, scheduler, on_result) -> dict[str, dict]:
+    if not jobs:
+        return {}
+    from distributed import Client, LocalCluster, as_completed
+
+    if scheduler:
+        client, cluster = Client(scheduler, timeout="30s"), None
+    else:
+        cluster = LocalCluster(
+            n_workers=max(1, int(workers)), threads_per_worker=1, processes=True,
+            dashboard_address=None, memory_limit=0,
+        )  # fmt: skip
+        client = Client(cluster)
+    graded: dict[str, dict] = {}
+    try:
+        shared = client.scatter(template, broadcast=True)
+        futures = {}
+        for sid, (notebooks, notes, digest) in jobs.items():
+            future = client.submit(
+                grade_student, sid, notebooks, shared, lab, cell_timeout=settings.cell_timeout,
+                timeout=settings.timeout, memory_limit=settings.memory_limit, pure=False,
+                key=f"grade-{sid}-{digest[:12]}",
+            )  # fmt: skip
+            futures[future] = (sid, notes, digest)
+        for done, future in enumerate(as_completed(futures), start=1):
+            sid, notes, digest = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker that died grades nothing
+                result = {"student": sid, "score": 0.0, "max_score": None, "cells": {},
+                          "feedback": {}, "seconds": None,
+                          "problems": [f"grading failed: {type(exc).__name__}: {exc}"]}  # fmt: skip
+            result["problems"] = notes["problems"] + result["problems"]
+            result.update(repaired=notes["repaired"], flags=notes["flags"], digest=digest)
+            graded[sid] = result
+            if on_result is not None:
+                on_result(result, done, len(futures))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return graded
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
+                                     encoding="utf-8", newline="") as handle:  # fmt: skip
+        handle.write(text)
+    os.replace(handle.name, path)
+
+
+def _total_points(releases: dict) -> float:
+    return float(sum(
+        cell.get("metadata", {}).get("nbgrader", {}).get("points", 0)
+        for notebook in releases.values() for cell in notebook["cells"]
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade")
+    ))  # fmt: skip
+
+
+def _test_ids(releases: dict) -> list[str]:
+    ids = []
+    for notebook in releases.values():
+        for cell in notebook["cells"]:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if meta.get("grade"):
+                ids.append(meta["grade_id"])
+    return ids
+
+
+def _write_reports(out: Path, lab: str, results: dict, releases: dict) -> None:
+    tests = _test_ids(releases)
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(["student", "score", "max_score", *tests, "problems", "flags"])
+    for sid, result in results.items():
+        cells = result.get("cells", {})
+        writer.writerow([
+            sid, result.get("score"), result.get("max_score"),
+            *[cells.get(t, [None])[0] for t in tests],
+            len(result.get("problems", [])), len(result.get("flags", [])),
+        ])  # fmt: skip
+    _write_atomic(out / "grades.csv", table.getvalue())
+
+    lms = io.StringIO()
+    writer = csv.writer(lms)
+    writer.writerow(["Student", "ID", f"{lab} (points)"])
+    for sid, result in results.items():
+        match = re.match(r"^(?P<name>.*)_(?P<uid>\d+)$", sid)
+        writer.writerow([match["name"] if match else sid, match["uid"] if match else sid,
+                         result.get("score")])  # fmt: skip
+    _write_atomic(out / "lms.csv", lms.getvalue())
+
+    lines = [f"# {lab}: {len(results)} students", "",
+             "| student | score | failed tests | repaired | flagged | problems |",
+             "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for sid, result in results.items():
+        failed = [t for t, (score, most) in result.get("cells", {}).items()
+                  if most and (score or 0) < most]  # fmt: skip
+        lines.append(
+            f"| {sid} | {result.get('score')} / {result.get('max_score')} | "
+            f"{', '.join(failed) or '-'} | {len(result.get('repaired', []))} cells | "
+            f"{'; '.join(result.get('flags', [])) or '-'} | "
+            f"{'; '.join(result.get('problems', [])) or '-'} |".replace("\n", " ")
+        )
+    _write_atomic(out / "summary.md", "\n".join(lines) + "\n")
+
+
+def __getattr__(name: str):
+    if name == "autograde_course":  # the name before there was one autograde path
+        warn_renamed("autograde_course", "autograde")
+        return autograde
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

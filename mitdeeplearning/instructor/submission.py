@@ -1,0 +1,372 @@
+"""A student's notebook before grading: which lab is it, is its grading metadata intact (and can
+it be repaired), which answers are missing, and does an answer tamper with the kernel?
+
+nbgrader finds graded cells by their metadata (``metadata.nbgrader``). Colab, VS Code and
+copying cells into a fresh notebook can drop it; nbgrader then scores the notebook 0 and asks
+for manual grading although the answers may be right. `repair_metadata` puts the metadata back
+by matching each graded cell of the release to a cell of the submission: by cell id, then by
+grade id, then (for locked cells) by identical source, then by position between cells already
+matched.
+
+Nothing here imports nbgrader or runs code; `validate` and `autograde` beside it do that.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import json
+import os
+import re
+from pathlib import Path
+
+#: The stub nbgrader puts in each answer cell of a release.
+STUB = "raise NotImplementedError()"
+
+
+class SubmissionError(ValueError):
+    """A file is not a notebook of this course; the message says what it is and what to do."""
+
+
+@dataclasses.dataclass
+class Match:
+    """How each graded cell of the release was found in a submission."""
+
+    grade_id: str
+    how: str  # "intact", "cell id", "grade id", "source", "position" or "missing"
+    index: int | None  # the cell's index in the submission
+    changed: bool = False  # a locked cell whose source differs from the release
+    kind: str = "answer"  # "answer", "test" or "text" (locked markdown)
+
+
+@dataclasses.dataclass
+class Check:
+    """What `check_submission` found."""
+
+    lab: str
+    notebook: str
+    matches: list[Match]
+    unanswered: list[str]
+    flags: list[str]
+    repaired_notebook: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def missing(self) -> list[str]:
+        return [m.grade_id for m in self.matches if m.how == "missing"]
+
+    @property
+    def missing_answers(self) -> list[str]:
+        """Answer cells not found: their work cannot be graded."""
+        return [m.grade_id for m in self.matches if m.how == "missing" and m.kind == "answer"]
+
+    @property
+    def repaired(self) -> list[str]:
+        return [m.grade_id for m in self.matches if m.how not in ("intact", "missing")]
+
+    @property
+    def changed(self) -> list[str]:
+        return [m.grade_id for m in self.matches if m.changed]
+
+
+def read_notebook(path: str | os.PathLike) -> dict:
+    """A notebook file as a dict (nbformat 4), or `SubmissionError` saying what is wrong."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SubmissionError(f"{path}: cannot read it ({exc.strerror or exc}).") from None
+    if not raw.strip():
+        raise SubmissionError(f"{path.name} is empty: download the notebook again and resubmit.")
+    try:
+        notebook = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SubmissionError(
+            f"{path.name} is not a notebook (not valid JSON: {exc}). Download it from Jupyter or "
+            "Colab as .ipynb (File > Download > Download .ipynb) and resubmit."
+        ) from None
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        raise SubmissionError(f"{path.name} is JSON but not a notebook: it has no list of cells.")
+    if notebook.get("nbformat") != 4:
+        raise SubmissionError(
+            f"{path.name} is in notebook format {notebook.get('nbformat')!r}; expected 4 "
+            "(any current Jupyter or Colab saves it)."
+        )
+    for cell in notebook["cells"]:
+        if not isinstance(cell, dict) or "cell_type" not in cell:
+            raise SubmissionError(f"{path.name} has a malformed cell: {str(cell)[:80]}.")
+    return notebook
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _meta(cell: dict) -> dict:
+    value = cell.get("metadata", {}).get("nbgrader")
+    return value if isinstance(value, dict) else {}
+
+
+def graded_ids(notebook: dict) -> list[str]:
+    """The grade ids of a notebook's nbgrader cells, in order."""
+    return [_meta(c)["grade_id"] for c in notebook["cells"] if "grade_id" in _meta(c)]
+
+
+def _answer_and_test_ids(notebook: dict) -> list[str]:
+    """Grade ids of answer and test cells (not of text cells, whose ids like "md-1" recur
+    from notebook to notebook)."""
+    return [
+        _meta(c)["grade_id"]
+        for c in notebook["cells"]
+        if "grade_id" in _meta(c) and (_meta(c).get("solution") or _meta(c).get("grade"))
+    ]
+
+
+def _heading(notebook: dict) -> str:
+    for cell in notebook["cells"]:
+        if cell.get("cell_type") == "markdown":
+            for line in _source(cell).splitlines():
+                if line.startswith("# "):
+                    return line.strip()
+    return ""
+
+
+def identify(notebook: dict, releases: dict[tuple[str, str], dict]) -> tuple[str, str] | None:
+    """Which release notebook `notebook` is a copy of: ``(lab, notebook file name)``, or None.
+
+    Decided by the grade ids the two share (answers and tests), then by the title heading, so
+    a renamed file ("Copy of ...", "... (1).ipynb") or one that lost its metadata is found.
+    """
+    ids = set(_answer_and_test_ids(notebook))
+    best, best_score = None, 0.0
+    for key, release in releases.items():
+        theirs = set(_answer_and_test_ids(release))
+        score = len(ids & theirs) / max(1, len(theirs))
+        if score > best_score:
+            best, best_score = key, score
+    if best is not None and best_score >= 0.5:
+        return best
+    heading = _heading(notebook)
+    matches = [key for key, release in releases.items() if heading and _heading(release) == heading]
+    if len(matches) == 1:
+        return matches[0]
+    sources = {_source(c) for c in notebook["cells"]}
+    best, best_score = None, 0.0
+    for key, release in releases.items():
+        locked = [_source(c) for c in release["cells"] if _meta(c).get("locked")]
+        score = sum(s in sources for s in locked) / max(1, len(locked))
+        if score > best_score:
+            best, best_score = key, score
+    return best if best_score >= 0.5 else None
+
+
+def match_cells(notebook: dict, release: dict) -> list[Match]:
+    """Find each graded cell of `release` in `notebook` (see the module's notes).
+
+    Cells whose grade id or cell id survives are anchors; the rest are aligned by their
+    sources (`difflib.SequenceMatcher` over the two lists of cells, anchors included), and a
+    run of changed cells between two aligned ones is paired in order by cell type, so an
+    answer cell is found between its instructions and its test even when both changed.
+    """
+    cells, wanted = notebook["cells"], release["cells"]
+    by_grade, by_id = {}, {}
+    for index, cell in enumerate(cells):
+        grade_id = _meta(cell).get("grade_id")
+        if grade_id is not None:
+            by_grade.setdefault(grade_id, index)
+        if cell.get("id"):
+            by_id.setdefault(cell["id"], index)
+    pairs: dict[int, tuple[int, str]] = {}  # release index → (submission index, how)
+    taken: set[int] = set()
+    for r, cell in enumerate(wanted):
+        meta = _meta(cell)
+        if "grade_id" not in meta:
+            continue
+        index = by_grade.get(meta["grade_id"])
+        how = "intact" if index is not None and _meta(cells[index]) == meta else "grade id"
+        if index is None and cell.get("id") in by_id:
+            index, how = by_id[cell["id"]], "cell id"
+        if index is not None and index not in taken and _same_type(cells[index], cell):
+            pairs[r] = (index, how)
+            taken.add(index)
+    # Align the rest: anchors become equal tokens, other cells compare by source.
+    release_keys = [f"\0anchor{r}" if r in pairs else _key(c) for r, c in enumerate(wanted)]
+    by_sub = {index: r for r, (index, _) in pairs.items()}
+    sub_keys = [f"\0anchor{by_sub[i]}" if i in by_sub else _key(c) for i, c in enumerate(cells)]
+    matcher = difflib.SequenceMatcher(None, release_keys, sub_keys, autojunk=False)
+    for tag, r1, r2, s1, s2 in matcher.get_opcodes():
+        if tag == "equal":
+            for r, i in zip(range(r1, r2), range(s1, s2), strict=True):
+                if r not in pairs and "grade_id" in _meta(wanted[r]) and i not in taken:
+                    pairs[r] = (i, "source")
+                    taken.add(i)
+        elif tag == "replace":
+            free = [i for i in range(s1, s2) if i not in taken]
+            for r in range(r1, r2):
+                if r in pairs or "grade_id" not in _meta(wanted[r]):
+                    continue
+                # The most similar cell of the same type (an answer keeps its `def` line).
+                candidates = [i for i in free if _same_type(cells[i], wanted[r])]
+                found = max(
+                    candidates,
+                    key=lambda i: difflib.SequenceMatcher(
+                        None, _source(cells[i]), _source(wanted[r])
+                    ).ratio(),
+                    default=None,
+                )
+                if found is not None:
+                    pairs[r] = (found, "position")
+                    taken.add(found)
+                    free = [i for i in free if i > found]
+    matches = []
+    for r, cell in enumerate(wanted):
+        meta = _meta(cell)
+        if "grade_id" not in meta:
+            continue
+        index, how = pairs.get(r, (None, "missing"))
+        changed = (
+            index is not None
+            and bool(meta.get("locked"))
+            and not meta.get("solution")
+            and _source(cells[index]).strip() != _source(cell).strip()
+        )
+        kind = "answer" if meta.get("solution") else "test" if meta.get("grade") else "text"
+        matches.append(Match(meta["grade_id"], how, index, changed, kind))
+    return matches
+
+
+def _key(cell: dict) -> str:
+    return cell.get("cell_type", "") + "\0" + _source(cell).strip()
+
+
+def _same_type(a: dict, b: dict) -> bool:
+    return a.get("cell_type") == b.get("cell_type")
+
+
+def repair_metadata(notebook: dict, release: dict) -> tuple[dict, list[Match]]:
+    """A copy of `notebook` with the release's nbgrader metadata on every graded cell found.
+
+    Returns the repaired copy and how each graded cell was matched (``how == "missing"``: not
+    found; nbgrader's ``add_missing_cells`` then puts the release's cell back, unanswered).
+    Locked cells keep their (possibly edited) source here: nbgrader restores it from the
+    source notebook when it grades.
+    """
+    repaired = copy.deepcopy(notebook)
+    matches = match_cells(repaired, release)
+    release_meta = {_meta(c)["grade_id"]: c for c in release["cells"] if "grade_id" in _meta(c)}
+    claimed = {m.index for m in matches if m.index is not None}
+    for index, cell in enumerate(repaired["cells"]):
+        if index not in claimed and "nbgrader" in cell.get("metadata", {}):
+            del cell["metadata"]["nbgrader"]  # stale or duplicated metadata confuses nbgrader
+    has_ids = repaired.get("nbformat_minor", 0) >= 5  # cell ids exist from nbformat 4.5
+    for match in matches:
+        if match.index is None:
+            continue
+        cell = repaired["cells"][match.index]
+        wanted = release_meta[match.grade_id]
+        cell.setdefault("metadata", {})["nbgrader"] = copy.deepcopy(_meta(wanted))
+        used = {c.get("id") for c in repaired["cells"] if c is not cell}
+        if has_ids and wanted.get("id") and wanted["id"] not in used:
+            cell["id"] = wanted["id"]
+    return repaired, matches
+
+
+def unanswered(notebook: dict) -> list[str]:
+    """Grade ids of answer cells that still hold the release's stub."""
+    return [
+        _meta(c)["grade_id"]
+        for c in notebook["cells"]
+        if _meta(c).get("solution") and STUB in _source(c)
+    ]
+
+
+# What an answer cell has no reason to touch: the kernel, the import system, builtins, and the
+# attributes of library modules.
+_TAMPERING = [
+    (r"\bget_ipython\b|\bIPython\.(core|get_ipython)", "uses the IPython kernel"),
+    (r"input_transformers|ast_transformers|events\.register", "registers kernel hooks"),
+    (r"\bsys\.modules\b", "edits sys.modules"),
+    (r"\bbuiltins\b|__builtins__", "touches builtins"),
+    (r"\bsetattr\s*\(\s*(grading|np|numpy|tf|keras|mitdeeplearning)\b", "patches a library"),
+    (r"^\s*(grading|np|numpy|tf|keras|mitdeeplearning)(\.\w+)+\s*=[^=]", "patches a library"),
+    (r"\bimportlib\.reload\b", "reloads modules"),
+    (r"\bos\._exit\b|\bsys\.exit\b", "exits the kernel"),
+    (r"gradebook|sqlite3|\bnbgrader\b|autograded|submitted/", "reaches for the grading files"),
+    (r"\b(os\.walk|os\.listdir|os\.scandir|glob\.glob|shutil\.rmtree)\b", "explores files"),
+]
+
+
+def scan_answers(notebook: dict, release: dict | None = None) -> list[str]:
+    """Flags for the instructor: answer cells (and code cells the release does not have) that
+    tamper with the kernel, each with its line."""
+    given = {_source(c).strip() for c in (release or {}).get("cells", [])}
+    flags = []
+    for cell in notebook["cells"]:
+        meta = _meta(cell)
+        if cell.get("cell_type") != "code" or meta.get("locked"):
+            continue
+        if not meta.get("solution") and _source(cell).strip() in given:
+            continue  # the release's own code (its set-up cell)
+        name = meta.get("grade_id", "an unlabelled cell")
+        for line in _source(cell).splitlines():
+            for pattern, what in _TAMPERING:
+                if re.search(pattern, line):
+                    flags.append(f"{name} {what}: {line.strip()[:120]}")
+                    break
+    return flags
+
+
+def check_submission(notebook: dict, releases: dict[tuple[str, str], dict]) -> Check:
+    """Identify `notebook` among `releases` (``(lab, name) → release notebook``) and check it.
+
+    Raises `SubmissionError` if it is none of them.
+    """
+    key = identify(notebook, releases)
+    if key is None:
+        known = ", ".join(f"{lab}/{name}" for lab, name in sorted(releases))
+        raise SubmissionError(f"This notebook is not one of the course's notebooks ({known}).")
+    release = releases[key]
+    repaired, matches = repair_metadata(notebook, release)
+    flags = scan_answers(repaired, release)
+    return Check(key[0], key[1], matches, unanswered(repaired), flags, repaired)
+
+
+def read_releases(folder: str | os.PathLike, lab: str) -> dict[tuple[str, str], dict]:
+    """``(lab, file name) → notebook`` for the release notebooks in ``<folder>/<lab>/``."""
+    return {
+        (lab, path.name): read_notebook(path) for path in sorted(Path(folder, lab).glob("*.ipynb"))
+    }
+
+
+def prepare_submission(files: list[Path], lab: str, releases: dict) -> tuple[dict, dict]:
+    """Read, identify and repair one student's files for `lab`.
+
+    Returns ``(release file name → repaired notebook as JSON text, notes)``; the notes list
+    the answer and test cells repaired, tampering flags, and the files not graded and why (not
+    a notebook, another lab's, a second copy), as one sentence each.
+    """
+    notebooks: dict[str, str] = {}
+    notes = {"repaired": [], "flags": [], "problems": []}
+    for path in files:
+        try:
+            notebook = read_notebook(path)
+        except SubmissionError as exc:
+            notes["problems"].append(str(exc))
+            continue
+        key = identify(notebook, releases)
+        if key is None:
+            notes["problems"].append(f"{path.name} is not a notebook of {lab}: not graded.")
+            continue
+        if key[1] in notebooks:
+            notes["problems"].append(f"{path.name} is a second copy of {key[1]}: not graded.")
+            continue
+        repaired, matches = repair_metadata(notebook, releases[key])
+        notes["repaired"] += [
+            m.grade_id for m in matches if m.how not in ("intact", "missing") and m.kind != "text"
+        ]
+        notes["flags"] += scan_answers(repaired, releases[key])
+        notebooks[key[1]] = json.dumps(repaired)
+    if not files:
+        notes["problems"].append("no notebooks submitted.")
+    return notebooks, notes
