@@ -35,7 +35,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     if args.name:
         entry = data.get_dataset(args.name)
         status = data.dataset_status(entry.name, cache_dir=args.cache_dir)
-        root = data._cache_root(args.cache_dir) / entry.name
+        root = data.cache_root(args.cache_dir) / entry.name
         fields = [
             ("name", entry.name),
             ("title", entry.title),
@@ -68,7 +68,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
         for e in data.datasets()
     ]
     if args.json:
-        print(json.dumps({"cache_dir": str(data._cache_root(args.cache_dir)), "datasets": rows}))
+        print(json.dumps({"cache_dir": str(data.cache_root(args.cache_dir)), "datasets": rows}))
         return 0
     name_w = max(len(r["name"]) for r in rows)
     status_w = max(len(r["status"]) for r in rows)
@@ -77,7 +77,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
         license_ = r["license"] if len(r["license"]) <= 60 else r["license"][:57] + "..."
         size = _human_size(r["size"])
         print(f"{r['name']:<{name_w}}  {size:>8}  {r['status']:<{status_w}}  {license_}")
-    print(f"\nCache: {data._cache_root(args.cache_dir)} (set MITDL_DATA to move it)")
+    print(f"\nCache: {data.cache_root(args.cache_dir)} (set MITDL_DATA to move it)")
     print("Details, credits and how to get a dataset by hand: mitdl datasets NAME")
     return 0
 
@@ -296,7 +296,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mitdl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_data_commands(sub)
+    _add_course_commands(sub)
+    return parser
 
+
+def _add_data_commands(sub) -> None:
+    """`mitdl datasets`, `fetch` and `convert`: the data cache."""
     p = sub.add_parser("datasets", help="list the datasets, their sizes, licences and status")
     p.add_argument("name", nargs="?", help="show one dataset in full (credits, how to get it)")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -328,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--rle", required=True, metavar="FILE", help="train-rle.csv (the masks)")
     _add_build_options(q)
 
+
+def _add_course_commands(sub) -> None:
+    """`mitdl run`, `release`, `validate` and `autograde`: the course."""
     course_help = "course folder (default: this repository's labs/)"
     p = sub.add_parser(
         "run",
@@ -385,7 +394,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--course", metavar="DIR", help=course_help)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_autograde)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
