@@ -1,4 +1,4 @@
-"""The graded checks: right answers pass, typical mistakes fail with a useful message, and the
+"""Lab 1's graded checks: right answers pass, typical mistakes fail with a useful message, and the
 common cheats (objects equal to everything, a patched grading module) gain nothing."""
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def test_right_answers_pass(capsys):
     grading.check_identity_model(IdentityModel)
     grading.check_minimum([0.0, 2.0, 3.5, 3.999], target=4.0)
     char2idx = {c: i for i, c in enumerate("abc |")}
-    grading.check_vectorize(lambda s: np.array([char2idx[c] for c in s]), char2idx, "ab| cab")
+    grading.check_vectorise(lambda s: np.array([char2idx[c] for c in s]), char2idx, "ab| cab")
     grading.check_get_batch(get_batch)
     grading.check_model_output(build_model)
     grading.check_loss(compute_loss)
@@ -174,7 +174,7 @@ def test_an_object_equal_to_everything_is_not_an_answer():
 
 def test_patching_the_module_or_numpy_testing_changes_no_verdict(monkeypatch):
     monkeypatch.setattr(grading, "check_loss", lambda *a, **k: None)
-    monkeypatch.setattr(grading, "_fail", lambda message: None)
+    monkeypatch.setattr(grading.compare, "fail", lambda message: None)
     monkeypatch.setattr(np.testing, "assert_allclose", lambda *a, **k: None)
     monkeypatch.setattr(np, "allclose", lambda *a, **k: True)
     checks = grading.fresh()
