@@ -124,15 +124,9 @@ def check_weighted_loss(weighted_cross_entropy: Callable, seed: int = 0) -> None
         ce = _cross_entropy(labels, logits)
         w = weights.astype(_float64)[labels]
         expected = float((w * ce).mean())
+        inputs = tf.constant(labels), tf.constant(logits), tf.constant(weights)
         got = _scalar(
-            call_answer(
-                weighted_cross_entropy,
-                "weighted_cross_entropy",
-                tf.constant(labels),
-                tf.constant(logits),
-                tf.constant(weights),
-            ),
-            "the loss",
+            call_answer(weighted_cross_entropy, "weighted_cross_entropy", *inputs), "the loss"
         )
         if not abs(got - expected) <= 1e-4 * max(1.0, abs(expected)):
             picked = np.take_along_axis(logits, labels[:, None], -1)[:, 0]
@@ -151,10 +145,7 @@ def check_weighted_loss(weighted_cross_entropy: Callable, seed: int = 0) -> None
             fail(f"For {batch} examples the loss is {got:.4f}; expected {expected:.4f}. {hint}")
     graph = tf.function(lambda a, b, c: weighted_cross_entropy(a, b, c))
     try:
-        got = _scalar(
-            graph(tf.constant(labels), tf.constant(logits), tf.constant(weights)),
-            "the loss inside tf.function",
-        )
+        got = _scalar(graph(*inputs), "the loss inside tf.function")
     except GradingError:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever fails when traced into a graph
@@ -399,16 +390,8 @@ def check_cams(compute_cams: Callable, seed: int = 0, filters: tuple = (4, 8)) -
     model, images = _check_model(seed, filters=filters)
     features, kernel = _reference_parts(model, images)
     for class_index in (0, 1):
-        got = to_array(
-            call_answer(
-                compute_cams,
-                "compute_cams",
-                features.astype("float32"),
-                kernel.astype("float32"),
-                class_index,
-            ),
-            "the maps",
-        )
+        inputs = features.astype("float32"), kernel.astype("float32")
+        got = to_array(call_answer(compute_cams, "compute_cams", *inputs, class_index), "the maps")
         expect_shape(got, features.shape[:3], "the maps")
         upsampled = tf.image.resize(got[..., None], images.shape[1:3], method="bilinear")
         package = class_activation_maps(model, images, class_index, contrast=False)
