@@ -12,12 +12,12 @@ from .._lazy import lazy_exports
 _EXPORTS = {
     # data
     "make_synthetic_cxr": "phantom",
-    "load_h5": "datasets",
-    "save_h5": "datasets",
-    "rle_encode": "datasets",
-    "rle_decode": "datasets",
-    "build_nih": "datasets",
-    "build_siim": "datasets",
+    "load_h5": "h5",
+    "save_h5": "h5",
+    "rle_encode": "rle",
+    "rle_decode": "rle",
+    "convert_nih": "nih",
+    "convert_siim": "siim",
     "load_pneumothorax": "datasets",
     # model and evaluation
     "build_cam_cnn": "model",
@@ -39,4 +39,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+#: Old public names → new ones; the old ones still work and warn once.
+_RENAMED = {"build_nih": "convert_nih", "build_siim": "convert_siim"}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), renamed=_RENAMED)
