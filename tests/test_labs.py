@@ -98,6 +98,7 @@ def ran(tmp_path_factory):
     return out, run_lab(None, fast=True, out=out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
 def test_source_notebook_runs_top_to_bottom(lab, name, ran):
     out, _ = ran
@@ -112,6 +113,7 @@ def test_source_notebook_runs_top_to_bottom(lab, name, ran):
     assert passed >= graded  # every test cell printed at least one check mark
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lab", LABS)
 def test_a_run_keeps_html_figures_and_metrics(lab, ran):
     out, results = ran
@@ -129,6 +131,7 @@ def test_a_run_keeps_html_figures_and_metrics(lab, ran):
         assert "X:" in (out / lab / "generated_tunes.abc").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
 def test_release_notebook_fails_only_on_unanswered_cells(lab, name, tmp_path):
     shutil.copy(RELEASE / lab / name, tmp_path / name)
@@ -235,6 +238,7 @@ def graded(request, tmp_path_factory):
     return lab, summary["results"], root / "out"
 
 
+@pytest.mark.slow
 def test_the_solution_scores_full_marks(graded):
     lab, grades, _ = graded
     result = grades["solution"]
@@ -242,17 +246,20 @@ def test_the_solution_scores_full_marks(graded):
     assert result["score"] == result["max_score"], json.dumps(result["cells"], indent=1)
 
 
+@pytest.mark.slow
 def test_the_untouched_release_scores_zero(graded):
     _, grades, _ = graded
     assert grades["untouched"]["score"] == 0
     assert grades["untouched"]["max_score"] == grades["solution"]["max_score"]
 
 
+@pytest.mark.slow
 def test_a_tampered_submission_gains_nothing(graded):
     _, grades, _ = graded
     assert grades["cheater"]["score"] == 0, json.dumps(grades["cheater"]["cells"], indent=1)
 
 
+@pytest.mark.slow
 def test_a_solution_that_lost_its_grading_metadata_scores_full_marks_after_repair(graded):
     _, grades, _ = graded
     result = grades["stripped"]
@@ -260,6 +267,7 @@ def test_a_solution_that_lost_its_grading_metadata_scores_full_marks_after_repai
     assert result["score"] == result["max_score"] > 0, json.dumps(result["cells"], indent=1)
 
 
+@pytest.mark.slow
 def test_grades_csv_matches_the_results(graded):
     _, grades, out = graded
     with (out / "grades.csv").open() as handle:
@@ -272,6 +280,7 @@ def test_grades_csv_matches_the_results(graded):
                 assert float(rows[student][grade_id]) == score
 
 
+@pytest.mark.slow
 def test_feedback_shows_no_hidden_test(graded):
     lab, _, out = graded
     hidden = set()

@@ -147,3 +147,24 @@ def test_nothing_linux_only_on_the_users_path():
     for path in [ROOT / "setup.py", ROOT / "tasks.py", *ROOT.glob("mitdeeplearning/**/*.py")]:
         text = path.read_text()
         assert "apt-get" not in text and "apt install" not in text, path
+
+
+def test_the_fast_test_command_skips_the_slow_tests(monkeypatch):
+    development = README.split("## Development", 1)[1].split("\n## ", 1)[0]
+    assert "python tasks.py test --fast" in development
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tasks_under_test", ROOT / "tasks.py")
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+    commands = []
+    monkeypatch.setattr(tasks, "ensure_env", lambda extra="": Path("python"))
+    monkeypatch.setattr(tasks, "sh", lambda *cmd, **kwargs: commands.append((cmd, kwargs)))
+    tasks.main(["test", "--fast", "-k", "fetch"])
+    (pytest_cmd, kwargs) = commands[-1]
+    assert pytest_cmd[1:3] == ("-m", "pytest") and "--fast" not in pytest_cmd
+    assert pytest_cmd[-4:] == ("-k", "fetch", "-m", "not slow")
+    assert kwargs["env"]["MITDL_FAST"] == "1"
+    commands.clear()
+    tasks.main(["test"])
+    assert "not slow" not in commands[-1][0]  # CI's command runs everything

@@ -104,10 +104,12 @@ def _stripped(notebook: dict) -> dict:
 # ## mitdl release ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_release_check_passes_on_main():
     assert cli.main(["release", "--check"]) == 0
 
 
+@pytest.mark.slow
 def test_release_check_fails_when_a_source_changed(demo_course, tmp_path, capsys):
     copy_root = tmp_path / "course"
     shutil.copytree(demo_course, copy_root)
@@ -125,6 +127,7 @@ def test_release_check_fails_when_a_source_changed(demo_course, tmp_path, capsys
 # ## mitdl run ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_run_keeps_the_notebook_html_figures_files_and_metrics(demo_course, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["run", "demo", "--course", str(demo_course), "--out", str(out), "-q"]) == 0
@@ -142,6 +145,7 @@ def test_run_keeps_the_notebook_html_figures_files_and_metrics(demo_course, tmp_
     assert "answer 5" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_run_failure_names_the_notebook_cell_and_error(demo_course, tmp_path, capsys):
     broken = tmp_path / "course"
     shutil.copytree(demo_course, broken)
@@ -231,6 +235,7 @@ def test_files_that_are_not_notebooks_are_refused_clearly(tmp_path, content, mes
         read_notebook(path)
 
 
+@pytest.mark.slow
 def test_validate_says_what_stands_between_a_notebook_and_full_marks(demo_course, tmp_path, capsys):
     root = str(demo_course)
     solution = json.loads((demo_course / "source/demo/Demo.ipynb").read_text())
@@ -262,6 +267,7 @@ def test_validate_says_what_stands_between_a_notebook_and_full_marks(demo_course
 # ## Autograding what students really submit -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_autograde_repairs_and_reports_instead_of_scoring_zero(demo_course, tmp_path):
     solution = json.loads((demo_course / "source/demo/Demo.ipynb").read_text())
     release = json.loads((demo_course / "release/demo/Demo.ipynb").read_text())
@@ -289,6 +295,21 @@ def test_autograde_repairs_and_reports_instead_of_scoring_zero(demo_course, tmp_
     assert grades["answered"]["score"] == 2 and grades["answered"]["repaired"] == []
     assert grades["broken"]["score"] in (None, 0)
     assert "not a notebook" in grades["broken"]["problems"][0]
+
+
+@pytest.mark.slow
+def test_the_old_serial_autograde_call_still_grades(demo_course, tmp_path):
+    import importlib
+
+    from mitdeeplearning import _lazy
+
+    solution = json.loads((demo_course / "source/demo/Demo.ipynb").read_text())
+    folder = _write(solution, tmp_path / "in/alice/Demo.ipynb").parent
+    _lazy._warned.discard("course.autograde")
+    with pytest.warns(FutureWarning, match="course.autograde has been renamed"):
+        old = importlib.import_module("mitdeeplearning.course")
+        grades = old.autograde("demo", {"alice": folder}, demo_course, workdir=tmp_path / "work")
+    assert grades["alice"]["score"] == 2 and grades["alice"]["max_score"] == 2
 
 
 # ## mitdl autograde: a course's worth, in parallel ------------------------------------------------
@@ -327,6 +348,7 @@ def _text_of(page):
     return html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
 
 
+@pytest.mark.slow
 def test_autograde_grades_every_kind_of_submission_in_parallel(demo_course, tmp_path, capsys):
     solution = json.loads((demo_course / "source/demo/Demo.ipynb").read_text())
     release = json.loads((demo_course / "release/demo/Demo.ipynb").read_text())
@@ -397,6 +419,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_autograde_through_a_dask_scheduler_and_workers_in_their_own_processes(
     demo_course, tmp_path
 ):
