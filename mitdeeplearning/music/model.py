@@ -12,7 +12,7 @@ from pathlib import Path
 
 import keras
 
-from .vocab import CharVocab
+from .vocab import Vocab
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
@@ -155,7 +155,7 @@ def copy_weights(source: keras.Model, target: keras.Model) -> None:
         dst.assign(src)
 
 
-def save_model(model: keras.Model, vocab: CharVocab, folder: str | os.PathLike) -> Path:
+def save_model(model: keras.Model, vocab: Vocab, folder: str | os.PathLike) -> Path:
     """Save the weights, the architecture and the vocabulary together in `folder`."""
     config = getattr(model, "config_for_saving", None)
     if config is None:
@@ -168,12 +168,12 @@ def save_model(model: keras.Model, vocab: CharVocab, folder: str | os.PathLike) 
     return folder
 
 
-def load_model(folder: str | os.PathLike) -> tuple[keras.Model, CharVocab]:
+def load_model(folder: str | os.PathLike) -> tuple[keras.Model, Vocab]:
     """The ``(model, vocab)`` pair saved by `save_model`."""
     folder = Path(folder)
     try:
         config = json.loads((folder / "model.json").read_text())
-        vocab = CharVocab.load(folder / "vocab.json")
+        vocab = Vocab.load(folder / "vocab.json")
     except (OSError, ValueError) as exc:
         raise ValueError(f"{folder} does not hold a model saved by save_model ({exc}).") from None
     model = build_model(**config)

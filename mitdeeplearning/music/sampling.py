@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from .model import recurrent_layers
-from .vocab import TUNE_SEPARATOR, CharVocab
+from .vocab import TUNE_SEPARATOR, Vocab
 
 #: How most ABC tunes end (a closing repeat: 745 of O'Neill's 2,008; "||" 824, "|]" 434).
 TUNE_END = ":|"
@@ -87,7 +87,7 @@ def _build_sampler(model):
 
 def generate(
     model,
-    vocab: CharVocab,
+    vocab: Vocab,
     *,
     start: str | list = "X:",
     num_tunes: int = 1,
@@ -103,7 +103,7 @@ def generate(
     ----------
     model : keras.Model
         A trained model (stateless or stateful: its weights are what matter).
-    vocab : CharVocab
+    vocab : Vocab
         The vocabulary it was trained with.
     start : str or list of tokens
         How every tune begins; ABC tunes begin with ``"X:"``.

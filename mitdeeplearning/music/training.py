@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .batches import eval_windows, make_dataset, stream_batches
 from .model import (
     build_model,
     copy_weights,
@@ -32,7 +33,6 @@ from .model import (
     sequence_loss,
     train_step,
 )
-from .vocab import eval_windows, make_dataset, stream_batches
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,11 @@ def train(
     callback: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train `model` to predict the next token of `train_ids`.
+
+    Long because it is one loop with resume, budget, and keeping the best weights: checking
+    the arguments, restoring a checkpoint, choosing random or stream windows, annealing the
+    learning rate, evaluating, checkpointing and drawing progress all share the loop's state;
+    to be split when training moves to the shared training toolkit.
 
     Parameters
     ----------

@@ -1,13 +1,13 @@
-"""Vocabularies and training batches: text (or note tokens) in, integer arrays out.
+"""Vocabularies: a bidirectional map between tokens (characters, or notes) and integer ids.
 
 A character vocabulary maps each distinct character of the corpus to an integer; a token
 vocabulary does the same for any hashable tokens, such as the ``(pitch, duration)`` notes of
-`encode_midi`. Batches are random windows of the encoded corpus, with targets shifted by one:
-the model learns to predict the next character from the ones before it.
+`midi_to_notes`. `mitdeeplearning.music.batches` turns the encoded corpus into training batches.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from collections import Counter
@@ -16,10 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .._lazy import warn_renamed
+
+__all__ = ["TUNE_SEPARATOR", "Vocab"]
+
 #: Tunes are joined with a blank line, which in ABC ends a tune; generation stops there too.
 TUNE_SEPARATOR = "\n\n"
 
 _UNKNOWN_POLICIES = ("error", "skip", "replace")
+# The "format" of a saved vocabulary (see Vocab.to_json). Its name predates the rename of
+# CharVocab to Vocab; it stays, so that vocabularies saved by any version load in every other.
+_SAVED_FORMAT = "mitdeeplearning.CharVocab/1"
 
 
 def _to_jsonable(token):
@@ -30,8 +37,11 @@ def _from_jsonable(token):
     return tuple(token) if isinstance(token, list) else token
 
 
-class CharVocab:
-    """A bidirectional map between tokens and the integers ``0 .. len(vocab) - 1``.
+class Vocab:
+    r"""A bidirectional map between tokens and the integers ``0 .. len(vocab) - 1``.
+
+    The tokens are characters (`from_texts`: `decode` gives a `str`) or any hashable values,
+    such as ``(pitch, duration)`` notes (`from_sequences`: `decode` gives a `list`).
 
     Parameters
     ----------
@@ -45,11 +55,18 @@ class CharVocab:
 
     Examples
     --------
-    >>> vocab = CharVocab.from_texts(["abc", "cab"])
+    >>> vocab = Vocab.from_texts(["abc", "cab"])
+    >>> vocab.tokens  # every character, sorted, and the newline that separates tunes
+    ['\n', 'a', 'b', 'c']
     >>> vocab.encode("cab")
-    array([2, 0, 1], dtype=int32)
-    >>> vocab.decode([0, 1, 2])
+    array([3, 1, 2], dtype=int32)
+    >>> vocab.decode([1, 2, 3])
     'abc'
+    >>> notes = Vocab.from_sequences([[(60, 1.0), (62, 0.5)], [(60, 1.0)]])
+    >>> notes.encode([(62, 0.5), (60, 1.0)])  # the most frequent token gets id 0
+    array([1, 0], dtype=int32)
+    >>> notes.decode([0, 1])
+    [(60, 1.0), (62, 0.5)]
     """
 
     def __init__(
@@ -73,7 +90,7 @@ class CharVocab:
     # ## Construction -----------------------------------------------------------------------
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str], *, unknown: str | None = None) -> CharVocab:
+    def from_texts(cls, texts: Iterable[str], *, unknown: str | None = None) -> Vocab:
         """Every character that occurs in `texts`, sorted, plus the tune separator's newline."""
         chars = set("\n")
         for text in texts:
@@ -85,7 +102,7 @@ class CharVocab:
     @classmethod
     def from_sequences(
         cls, sequences: Iterable[Sequence[Hashable]], *, unknown: Hashable = None
-    ) -> CharVocab:
+    ) -> Vocab:
         """Every token that occurs in `sequences` (e.g. note tuples), most frequent first."""
         counts: Counter = Counter()
         for seq in sequences:
@@ -103,25 +120,31 @@ class CharVocab:
 
     def __repr__(self) -> str:
         kind = "characters" if self.is_text else "tokens"
-        return f"CharVocab({len(self)} {kind})"
+        return f"Vocab({len(self)} {kind})"
 
     def __eq__(self, other: object) -> bool:
         return (
-            isinstance(other, CharVocab)
+            isinstance(other, Vocab)
             and self.tokens == other.tokens
             and self.is_text == other.is_text
             and self.unknown == other.unknown
         )
 
     def encode(self, sequence: Iterable[Hashable], *, on_unknown: str = "error") -> np.ndarray:
-        """Token ids of `sequence`, an ``(len(sequence),) int32`` array.
+        """Token ids of `sequence`.
 
         Parameters
         ----------
         sequence : str or iterable of tokens
+            Text for a character vocabulary, tokens otherwise.
         on_unknown : {"error", "skip", "replace"}
             What to do with tokens outside the vocabulary: raise a `ValueError` that lists them,
             drop them, or map them to the vocabulary's `unknown` token.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n,) int32`` ids, one per token kept (``n == len(sequence)`` unless skipped).
         """
         if on_unknown not in _UNKNOWN_POLICIES:
             raise ValueError(f"on_unknown={on_unknown!r}; expected one of {_UNKNOWN_POLICIES}.")
@@ -156,7 +179,9 @@ class CharVocab:
         return np.fromiter((index.get(t, unk) for t in sequence), dtype=np.int32)
 
     def decode(self, ids: Iterable[int]) -> str | list:
-        """Tokens of `ids`: a `str` for a character vocabulary, a `list` otherwise."""
+        """Tokens of `ids` (an int array-like of any shape, read in row-major order): a `str`
+        for a character vocabulary, a `list` of tokens otherwise; a `ValueError` names an id
+        outside ``0 .. len(self) - 1``."""
         ids = np.asarray(ids, dtype=np.int64).ravel()
         if ids.size and (ids.min() < 0 or ids.max() >= len(self.tokens)):
             bad = ids[(ids < 0) | (ids >= len(self.tokens))][0]
@@ -167,9 +192,17 @@ class CharVocab:
     # ## Saving -----------------------------------------------------------------------------------
 
     def to_json(self) -> str:
+        """The vocabulary as JSON text (tuples become lists), read back by `from_json`.
+
+        Examples
+        --------
+        >>> vocab = Vocab.from_sequences([[(60, 1.0), ("rest", 0.5)]])
+        >>> Vocab.from_json(vocab.to_json()) == vocab
+        True
+        """
         return json.dumps(
             {
-                "format": "mitdeeplearning.CharVocab/1",
+                "format": _SAVED_FORMAT,
                 "is_text": self.is_text,
                 "tokens": [_to_jsonable(t) for t in self.tokens],
                 "unknown": _to_jsonable(self.unknown),
@@ -178,11 +211,12 @@ class CharVocab:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> CharVocab:
+    def from_json(cls, text: str) -> Vocab:
+        """The vocabulary `to_json` wrote; a `ValueError` for any other text."""
         try:
             payload = json.loads(text)
-            if payload.get("format") != "mitdeeplearning.CharVocab/1":
-                raise ValueError("not a saved CharVocab")
+            if payload.get("format") != _SAVED_FORMAT:
+                raise ValueError(f"its format is not {_SAVED_FORMAT!r}")
             tokens = [_from_jsonable(t) for t in payload["tokens"]]
             unknown = _from_jsonable(payload.get("unknown"))
             return cls(tokens, is_text=payload["is_text"], unknown=unknown)
@@ -190,6 +224,8 @@ class CharVocab:
             raise ValueError(f"Not a saved vocabulary ({exc}).") from None
 
     def save(self, path: str | os.PathLike) -> Path:
+        """Write `to_json`'s text to `path` (through a temporary file, so never half-written);
+        returns `path`."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(self.to_json(), encoding="utf-8")
@@ -197,158 +233,30 @@ class CharVocab:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> CharVocab:
+    def load(cls, path: str | os.PathLike) -> Vocab:
+        """The vocabulary `save` wrote to `path`."""
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 
-# ## Corpus, splits and batches ------------------------------------------------------------------
+#: Names that moved to `mitdeeplearning.music.batches` when batching got its own module.
+_MOVED_TO_BATCHES = (
+    "eval_windows",
+    "get_batch",
+    "join_tunes",
+    "make_dataset",
+    "split_tunes",
+    "stream_batches",
+)
 
 
-def split_tunes(tunes: Sequence, val_fraction: float = 0.1, *, seed: int = 0) -> tuple[list, list]:
-    """Split whole tunes (never a tune in two) into training and validation lists.
-
-    Parameters
-    ----------
-    tunes : sequence
-        Tunes (strings) or token sequences.
-    val_fraction : float
-        Share of tunes held out, in ``(0, 1)``; at least one tune goes to each side.
-    seed : int
-        The same seed gives the same split.
-    """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction={val_fraction} must be between 0 and 1.")
-    if len(tunes) < 2:
-        raise ValueError(f"Need at least 2 tunes to split, got {len(tunes)}.")
-    order = np.random.default_rng(seed).permutation(len(tunes))
-    n_val = min(max(1, round(len(tunes) * val_fraction)), len(tunes) - 1)
-    val_idx = set(order[:n_val].tolist())
-    train = [t for i, t in enumerate(tunes) if i not in val_idx]
-    val = [t for i, t in enumerate(tunes) if i in val_idx]
-    return train, val
-
-
-def join_tunes(tunes: Sequence[str]) -> str:
-    """One training text: the tunes separated by blank lines, ending with one too."""
-    return TUNE_SEPARATOR.join(t.strip("\n") for t in tunes) + TUNE_SEPARATOR
-
-
-def get_batch(
-    ids: np.ndarray,
-    seq_length: int,
-    batch_size: int,
-    rng: np.random.Generator | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Random training windows of an encoded corpus.
-
-    Parameters
-    ----------
-    ids : array of int, shape (n,)
-        The encoded corpus.
-    seq_length : int
-        Length of each window.
-    batch_size : int
-        Number of windows.
-    rng : numpy.random.Generator, optional
-        Source of the window positions; a fresh, unseeded one when omitted.
-
-    Returns
-    -------
-    x, y : int arrays of shape (batch_size, seq_length)
-        Inputs and targets: ``y[i, t] == x[i, t + 1]``, and ``y[i, -1]`` is the character that
-        follows the window in the corpus.
-
-    Examples
-    --------
-    >>> ids = np.arange(10)
-    >>> x, y = get_batch(ids, 4, 2, np.random.default_rng(0))
-    >>> bool((x[:, 1:] == y[:, :-1]).all())
-    True
-    """
-    ids = np.asarray(ids)
-    if ids.ndim != 1:
-        raise ValueError(f"ids must be a 1-D array of token ids, got shape {ids.shape}.")
-    if seq_length < 1 or batch_size < 1:
-        raise ValueError(f"seq_length={seq_length} and batch_size={batch_size} must be >= 1.")
-    if len(ids) < seq_length + 1:
-        raise ValueError(
-            f"The corpus has {len(ids)} tokens, too few for windows of seq_length={seq_length} "
-            "plus the next token: use a shorter seq_length or more data."
-        )
-    rng = np.random.default_rng() if rng is None else rng
-    starts = rng.integers(0, len(ids) - seq_length, size=batch_size)
-    windows = ids[starts[:, None] + np.arange(seq_length + 1)]
-    return windows[:, :-1], windows[:, 1:]
-
-
-def make_dataset(ids: np.ndarray, seq_length: int, batch_size: int, *, seed: int = 0):
-    """An endless ``tf.data.Dataset`` of ``(x, y)`` batches, as `get_batch` makes them.
-
-    The windows are drawn in the input pipeline (seeded, reproducible) and prefetched, so the
-    model never waits for data.
-    """
-    import tensorflow as tf
-
-    ids = np.asarray(ids, dtype=np.int32)
-    if len(ids) < seq_length + 1:
-        get_batch(ids, seq_length, batch_size)  # raises the explanatory error
-    corpus = tf.constant(ids)
-    n_starts = len(ids) - seq_length
-    offsets = tf.range(seq_length + 1)
-
-    def window(batch_seed):
-        starts = tf.random.stateless_uniform(
-            [batch_size], seed=batch_seed, minval=0, maxval=n_starts, dtype=tf.int32
-        )
-        chunk = tf.gather(corpus, starts[:, None] + offsets[None, :])
-        return chunk[:, :-1], chunk[:, 1:]
-
-    seeds = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.cast(seed, tf.int64), i]))
-    return seeds.map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
-def stream_batches(
-    ids: np.ndarray, seq_length: int, batch_size: int, *, seed: int = 0, start: int = 0
-):
-    """Endless ``(x, y, new_epoch)`` batches that read the corpus as `batch_size` streams.
-
-    Each epoch rotates the corpus by a seeded random offset (so window boundaries move), cuts it
-    into `batch_size` equal rows and walks along them `seq_length` tokens at a time: row ``i``
-    of one batch continues row ``i`` of the batch before. A model that carries its state from
-    batch to batch (``build_model(..., stateful=True)``) thus reads whole tunes in order, with
-    as much context as it can use, while each step costs no more than a random window.
-    ``new_epoch`` is True on an epoch's first batch, where the state must be reset.
-    `start` skips that many batches (to resume a run).
-    """
-    ids = np.asarray(ids, dtype=np.int32)
-    row_length = (len(ids) - 1) // max(batch_size, 1)
-    steps = row_length // seq_length if seq_length >= 1 else 0
-    if steps < 1:
-        raise ValueError(
-            f"The corpus has {len(ids)} tokens, too few for {batch_size} streams of at least "
-            f"seq_length={seq_length} + 1 tokens: use a smaller batch_size or seq_length."
-        )
-    epoch, step = divmod(start, steps)
-    while True:
-        offset = int(np.random.default_rng([seed, epoch]).integers(len(ids)))
-        rotated = np.roll(ids, -offset)
-        rows = rotated[: batch_size * row_length + 1]
-        x = rows[:-1].reshape(batch_size, row_length)
-        y = rows[1:].reshape(batch_size, row_length)
-        for k in range(step, steps):
-            window = slice(k * seq_length, (k + 1) * seq_length)
-            yield x[:, window], y[:, window], k == 0
-        epoch, step = epoch + 1, 0
-
-
-def eval_windows(ids: np.ndarray, seq_length: int, max_tokens: int | None = None):
-    """Consecutive, non-overlapping ``(x, y)`` windows covering `ids` (for validation loss)."""
-    ids = np.asarray(ids, dtype=np.int32)
-    if max_tokens is not None:
-        ids = ids[: max_tokens + 1]
-    n = (len(ids) - 1) // seq_length
-    if n < 1:
-        raise ValueError(f"Validation data of {len(ids)} tokens is shorter than one window.")
-    x = ids[: n * seq_length].reshape(n, seq_length)
-    y = ids[1 : n * seq_length + 1].reshape(n, seq_length)
-    return x, y
+def __getattr__(name: str):
+    """Old spellings that still work, with a warning: ``CharVocab`` (now `Vocab`) and the
+    batching functions (now in `mitdeeplearning.music.batches`)."""
+    if name == "CharVocab":
+        warn_renamed(f"{__name__}.CharVocab", f"{__name__}.Vocab")
+        return Vocab
+    if name in _MOVED_TO_BATCHES:
+        new_module = "mitdeeplearning.music.batches"
+        warn_renamed(f"{__name__}.{name}", f"{new_module}.{name}")
+        return getattr(importlib.import_module(new_module), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

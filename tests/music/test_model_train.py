@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mitdeeplearning.music import CharVocab, build_model, train
+from mitdeeplearning.music import Vocab, build_model, train
+from mitdeeplearning.music.batches import join_tunes
 from mitdeeplearning.music.model import load_model, save_model, sequence_loss, train_step
 from mitdeeplearning.music.training import evaluate_bits
-from mitdeeplearning.music.vocab import join_tunes
 
 # A tiny corpus with a learnable pattern: a model that learns it beats the uniform 3-4 bits.
 TUNES = [f"X:{i}\nT:Scale {i}\nM:4/4\nK:D\n|:DEFG ABcd|edcB AGFE:|" for i in range(40)]
-VOCAB = CharVocab.from_texts(TUNES)
+VOCAB = Vocab.from_texts(TUNES)
 IDS = VOCAB.encode(join_tunes(TUNES[:36]))
 VAL = VOCAB.encode(join_tunes(TUNES[36:]))
 SMALL = {"embedding_dim": 8, "rnn_units": 32}
@@ -54,6 +54,7 @@ def test_bad_arguments(kwargs, message):
         build_model(10, **kwargs)
 
 
+@pytest.mark.slow
 def test_fit_and_the_custom_loop_take_the_same_step():
     x = np.random.default_rng(0).integers(0, len(VOCAB), (4, 12)).astype(np.int32)
     y = np.roll(x, -1, axis=1)
@@ -73,6 +74,7 @@ def test_fit_and_the_custom_loop_take_the_same_step():
         len(VOCAB), **SMALL, seed=1).get_weights(), strict=True))  # fmt: skip  # it moved
 
 
+@pytest.mark.slow
 def test_training_learns_and_keeps_the_best_weights():
     model = build_model(len(VOCAB), **SMALL, seed=0)
     before = evaluate_bits(model, VAL, seq_length=20)
@@ -87,6 +89,7 @@ def test_training_learns_and_keeps_the_best_weights():
     assert result.seconds > 0
 
 
+@pytest.mark.slow
 def test_max_seconds_stops_early():
     model = build_model(len(VOCAB), **SMALL, seed=0)
     result = train(model, IDS, iterations=10**6, seq_length=20, batch_size=8,
@@ -96,6 +99,7 @@ def test_max_seconds_stops_early():
     assert result.history and result.history[-1]["val_bits"] is None
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     kwargs = dict(val_ids=VAL, seq_length=20, batch_size=16, eval_every=20, progress=False,
                   checkpoint_dir=tmp_path / "ckpt")  # fmt: skip
@@ -112,6 +116,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     assert state["best_iteration"] == resumed.best_iteration
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_model_is_a_clear_error(tmp_path):
     kwargs = dict(seq_length=20, batch_size=8, eval_every=10, progress=False,
                   checkpoint_dir=tmp_path / "ckpt")  # fmt: skip
@@ -121,6 +126,7 @@ def test_a_checkpoint_of_another_model_is_a_clear_error(tmp_path):
         train(bigger, IDS, iterations=20, **kwargs)
 
 
+@pytest.mark.slow
 def test_stateful_reference_model_trains_and_evaluates():
     model = build_model(len(VOCAB), **SMALL, batch_size=4, stateful=True, seed=0)
     result = train(model, IDS, val_ids=VAL, iterations=20, seq_length=20, batch_size=4,
@@ -141,10 +147,10 @@ MIRRORED = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from mitdeeplearning.music import CharVocab, build_model, train
-    from mitdeeplearning.music.vocab import join_tunes
+    from mitdeeplearning.music import Vocab, build_model, train
+    from mitdeeplearning.music.batches import join_tunes
     tunes = [f"X:{i}\\nK:D\\n|:DEFG ABcd|edcB AGFE:|" for i in range(30)]
-    vocab = CharVocab.from_texts(tunes)
+    vocab = Vocab.from_texts(tunes)
     ids = vocab.encode(join_tunes(tunes))
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
@@ -158,6 +164,7 @@ MIRRORED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_training_under_mirrored_strategy_on_two_cpu_devices():
     out = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True,
                          timeout=300)  # fmt: skip
@@ -178,6 +185,7 @@ def test_save_and_load_model_with_its_vocabulary(tmp_path):
         load_model(tmp_path / "nothing")
 
 
+@pytest.mark.slow
 def test_live_plot_draws_training_and_held_out_curves(capsys):
     import matplotlib
 
@@ -201,11 +209,12 @@ def test_live_plot_draws_training_and_held_out_curves(capsys):
     assert len(result.history) == 2
 
 
+@pytest.mark.slow
 def test_a_stateful_model_is_scored_from_its_own_carried_state():
     # Regression: the copy used for scoring once took its weights in the wrong order and
     # scored a trained reference model at ~10 bits/char while it trained at ~3.8.
+    from mitdeeplearning.music.batches import eval_windows
     from mitdeeplearning.music.model import reset_states
-    from mitdeeplearning.music.vocab import eval_windows
 
     model = build_model(len(VOCAB), **SMALL, batch_size=4, stateful=True, seed=0)
     train(model, IDS, iterations=60, seq_length=20, batch_size=4, learning_rate=1e-2,
@@ -229,6 +238,7 @@ def recurrent_layers_states(model):
     return [s for layer in recurrent_layers(model) for s in layer.states]
 
 
+@pytest.mark.slow
 def test_anneal_lowers_the_learning_rate_linearly_to_zero_over_the_budget():
     model = build_model(len(VOCAB), **SMALL, seed=0)
     result = train(model, IDS, val_ids=VAL, iterations=40, seq_length=20, batch_size=4,
@@ -257,3 +267,37 @@ def test_stream_scoring_rows_are_checked():
     model = build_model(len(VOCAB), **SMALL, seed=0)
     with pytest.raises(ValueError, match="rows=0"):
         evaluate_bits(model, VAL, seq_length=20, order="stream", rows=0)
+
+
+# ## Stream windows: the state carried from batch to batch ---------------------------------
+
+
+def test_stream_training_needs_a_stateful_model_of_that_batch_size():
+    stateless = build_model(len(VOCAB), 8, 16, seed=0)
+    with pytest.raises(ValueError, match=r"batch_size=8, stateful=True"):
+        train(stateless, IDS, iterations=1, batch_size=8, windows="stream", progress=False)
+    stateful = build_model(len(VOCAB), 8, 16, batch_size=4, stateful=True, seed=0)
+    with pytest.raises(ValueError, match=r"batch_size=8, stateful=True"):
+        train(stateful, IDS, iterations=1, batch_size=8, windows="stream", progress=False)
+    with pytest.raises(ValueError, match="windows="):
+        train(stateful, IDS, iterations=1, batch_size=4, windows="shuffled", progress=False)
+
+
+@pytest.mark.slow
+def test_stream_training_learns_and_is_scored_on_contiguous_rows():
+    model = build_model(len(VOCAB), 8, 32, batch_size=8, stateful=True, seed=0)
+    result = train(model, IDS, val_ids=VAL, iterations=120, seq_length=20, batch_size=8,
+                   learning_rate=2e-2, eval_every=40, windows="stream", progress=False)  # fmt: skip
+    bits = [h["val_bits"] for h in result.history]
+    assert bits[-1] < 2.0 < np.log2(len(VOCAB))  # learned the scale, far below uniform
+    # "stream" scoring: the held-out text as contiguous rows, each read from a zero state.
+    scored = evaluate_bits(model, VAL, seq_length=20, max_tokens=None, order="stream")
+    rows = min(8, (len(VAL) - 1) // 20)
+    length = (len(VAL) - 1) // rows
+    x = VAL[: rows * length].reshape(rows, length)
+    y = VAL[1 : rows * length + 1].reshape(rows, length)
+    twin = build_model(len(VOCAB), 8, 32)
+    twin.set_weights(model.get_weights())
+    direct = float(np.mean(sequence_loss(y, twin(x)))) / np.log(2)
+    assert scored == pytest.approx(direct, rel=1e-4)
+    assert result.best_val_bits == pytest.approx(min(bits))

@@ -1,18 +1,23 @@
-"""Vocabularies, splits and batches."""
+"""mitdeeplearning.music.vocab: vocabularies of characters or tokens."""
 
 from __future__ import annotations
+
+import doctest
+import warnings
 
 import numpy as np
 import pytest
 
-from mitdeeplearning.music import CharVocab, get_batch, make_dataset, split_tunes
-from mitdeeplearning.music.vocab import TUNE_SEPARATOR, eval_windows, join_tunes
+from mitdeeplearning import _lazy
+from mitdeeplearning.music import Vocab
+from mitdeeplearning.music import vocab as vocab_module
+from mitdeeplearning.music.batches import join_tunes
 
 TUNES = ["X:1\nT:A\nK:D\nABcd|", "X:2\nT:B\nK:G\nGABc|", "X:3\nT:C\nK:A\nefga|"]
 
 
-def test_char_vocab_round_trip():
-    vocab = CharVocab.from_texts(TUNES)
+def test_character_vocabulary_round_trip():
+    vocab = Vocab.from_texts(TUNES)
     text = join_tunes(TUNES)
     ids = vocab.encode(text)
     assert ids.dtype == np.int32 and ids.shape == (len(text),)
@@ -22,7 +27,7 @@ def test_char_vocab_round_trip():
 
 
 def test_unknown_characters_are_named_with_the_fix():
-    vocab = CharVocab.from_texts(["abc"])
+    vocab = Vocab.from_texts(["abc"])
     with pytest.raises(ValueError) as info:
         vocab.encode("abcé€é")
     message = str(info.value)
@@ -30,13 +35,13 @@ def test_unknown_characters_are_named_with_the_fix():
     assert vocab.decode(vocab.encode("abé", on_unknown="skip")) == "ab"
     with pytest.raises(ValueError, match="unknown=<token>"):
         vocab.encode("é", on_unknown="replace")
-    with_unk = CharVocab.from_texts(["abc"], unknown="?")
+    with_unk = Vocab.from_texts(["abc"], unknown="?")
     assert with_unk.decode(with_unk.encode("aéb", on_unknown="replace")) == "a?b"
 
 
 def test_token_vocab_for_notes():
     songs = [[(60, 1.0), (62, 0.5), ("rest", 0.5)], [(60, 1.0), (64, 2.0)]]
-    vocab = CharVocab.from_sequences(songs)
+    vocab = Vocab.from_sequences(songs)
     assert vocab.tokens[0] == (60, 1.0)  # most frequent first
     ids = vocab.encode(songs[0])
     assert vocab.decode(ids) == songs[0]  # a list of tuples, not a string
@@ -46,75 +51,56 @@ def test_token_vocab_for_notes():
 
 def test_vocab_saves_and_loads(tmp_path):
     for vocab in (
-        CharVocab.from_texts(TUNES, unknown="?"),
-        CharVocab.from_sequences([[(60, 1.0), ("rest", 0.25)]]),
+        Vocab.from_texts(TUNES, unknown="?"),
+        Vocab.from_sequences([[(60, 1.0), ("rest", 0.25)]]),
     ):
         path = vocab.save(tmp_path / "vocab.json")
-        assert CharVocab.load(path) == vocab
+        assert Vocab.load(path) == vocab
     (tmp_path / "junk.json").write_text("{not json")
     with pytest.raises(ValueError, match="Not a saved vocabulary"):
-        CharVocab.load(tmp_path / "junk.json")
+        Vocab.load(tmp_path / "junk.json")
 
 
 def test_decode_rejects_out_of_range_ids():
-    vocab = CharVocab.from_texts(["ab"])
+    vocab = Vocab.from_texts(["ab"])
     with pytest.raises(ValueError, match="outside this vocabulary"):
         vocab.decode([0, 7])
 
 
-def test_split_is_by_tune_and_seeded():
-    tunes = [f"X:{i}\nK:D\nA|" for i in range(50)]
-    train, val = split_tunes(tunes, 0.1, seed=3)
-    assert len(val) == 5 and len(train) == 45
-    assert set(train).isdisjoint(val) and set(train) | set(val) == set(tunes)
-    assert split_tunes(tunes, 0.1, seed=3) == (train, val)
-    assert split_tunes(tunes, 0.1, seed=4) != (train, val)
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        split_tunes(tunes, 1.5)
+def test_the_docstring_examples_run():
+    # Regression: the class example forgot the newline every character vocabulary holds.
+    assert doctest.testmod(vocab_module).failed == 0
 
 
-def test_get_batch_shapes_and_shift():
-    ids = np.arange(1000, dtype=np.int32)
-    x, y = get_batch(ids, seq_length=20, batch_size=8, rng=np.random.default_rng(0))
-    assert x.shape == y.shape == (8, 20)
-    np.testing.assert_array_equal(x[:, 1:], y[:, :-1])
-    np.testing.assert_array_equal(y, x + 1)  # ids are consecutive, so the shift is visible
-    x2, _ = get_batch(ids, 20, 8, np.random.default_rng(0))
-    np.testing.assert_array_equal(x, x2)  # seeded
+def test_a_vocabulary_saved_before_the_rename_loads(tmp_path):
+    saved = tmp_path / "vocab.json"
+    saved.write_text(
+        '{"format": "mitdeeplearning.CharVocab/1", "is_text": true, "tokens": ["\\n", "a"], '
+        '"unknown": null}'
+    )
+    assert Vocab.load(saved) == Vocab.from_texts(["a"])
 
 
-def test_get_batch_edge_cases():
-    ids = np.arange(11)
-    x, y = get_batch(ids, seq_length=10, batch_size=3, rng=np.random.default_rng(1))
-    np.testing.assert_array_equal(x, np.tile(np.arange(10), (3, 1)))  # the only window
-    np.testing.assert_array_equal(y, np.tile(np.arange(1, 11), (3, 1)))
-    with pytest.raises(ValueError, match="too few"):
-        get_batch(np.arange(10), seq_length=10, batch_size=1)
-    with pytest.raises(ValueError, match="1-D"):
-        get_batch(np.zeros((3, 4)), 2, 1)
-    with pytest.raises(ValueError, match=">= 1"):
-        get_batch(ids, 0, 1)
+def test_the_old_name_charvocab_still_works_and_warns_once(monkeypatch):
+    import mitdeeplearning.music as music
+
+    monkeypatch.setattr(_lazy, "_warned", set())
+    with pytest.warns(FutureWarning, match=r"music\.CharVocab has been renamed music\.Vocab"):
+        assert music.CharVocab is Vocab
+    with pytest.warns(FutureWarning, match=r"vocab\.CharVocab has been renamed .*vocab\.Vocab"):
+        from mitdeeplearning.music.vocab import CharVocab
+    assert CharVocab is Vocab and isinstance(CharVocab.from_texts(["ab"]), Vocab)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert music.CharVocab is Vocab  # once per process: no second warning
 
 
-def test_tf_data_pipeline_matches_batch_contract():
-    ids = np.arange(500, dtype=np.int32)
-    ds = make_dataset(ids, seq_length=16, batch_size=4, seed=7)
-    batches = [tuple(t.numpy() for t in b) for b in ds.take(3)]
-    for x, y in batches:
-        assert x.shape == y.shape == (4, 16)
-        np.testing.assert_array_equal(y, x + 1)
-    again = [b[0].numpy() for b in make_dataset(ids, 16, 4, seed=7).take(3)]
-    for (x, _), x2 in zip(batches, again, strict=True):
-        np.testing.assert_array_equal(x, x2)
+def test_batching_names_still_import_from_the_vocab_module_with_a_warning(monkeypatch):
+    from mitdeeplearning.music import batches
 
-
-def test_eval_windows_cover_the_text_once():
-    x, y = eval_windows(np.arange(25), seq_length=6)
-    assert x.shape == (4, 6)
-    np.testing.assert_array_equal(x.ravel(), np.arange(24))
-    np.testing.assert_array_equal(y.ravel(), np.arange(1, 25))
-
-
-def test_join_tunes_separates_with_a_blank_line():
-    assert join_tunes(["X:1\nK:D\nA|\n", "X:2\nK:D\nB|"]) == "X:1\nK:D\nA|\n\nX:2\nK:D\nB|\n\n"
-    assert TUNE_SEPARATOR == "\n\n"
+    monkeypatch.setattr(_lazy, "_warned", set())
+    for name in ("split_tunes", "join_tunes", "get_batch", "make_dataset", "stream_batches"):
+        with pytest.warns(FutureWarning, match=rf"vocab\.{name} has been renamed .*batches"):
+            assert getattr(vocab_module, name) is getattr(batches, name)
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        vocab_module.no_such_thing  # noqa: B018
