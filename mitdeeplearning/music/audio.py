@@ -1,20 +1,19 @@
-"""Hear and see a tune: ABC text → MIDI → WAV audio, and piano rolls, with pip packages only.
+"""Hear a tune: ABC text → MIDI → WAV audio, and a player for notebooks, with pip packages only.
 
 The reference lab turned ABC into sound with two apt packages (``abcmidi`` and ``timidity``);
 outside Colab they were missing and ``play_song`` silently did nothing. Here music21 turns ABC
 into MIDI and pretty_midi turns MIDI into samples, so sound works wherever ``pip install`` does,
 and every failure raises an error that says what went wrong::
 
-    >>> from mitdeeplearning.music import play, plot_piano_roll
+    >>> from mitdeeplearning.music import play
     >>> play(generated_tune)            # an IPython.display.Audio player  # doctest: +SKIP
-    >>> plot_piano_roll(generated_tune)                                    # doctest: +SKIP
 
 How MIDI becomes sound (`midi_to_wav`): with FluidSynth and a General MIDI SoundFont when
 pyfluidsynth is installed and can load the FluidSynth library (pretty_midi ships the small
 ``TimGM6mb.sf2`` SoundFont), so instruments sound like instruments; otherwise with pretty_midi's
 own synthesiser, one decaying sine wave per note (drums are silent). Either way the audio is
 scaled to a peak of 0.9 and lasts as long as the MIDI file plus half a second for the last note
-to ring out.
+to ring out. To see a tune rather than hear it, `mitdeeplearning.music.piano_roll` draws it.
 """
 
 from __future__ import annotations
@@ -22,33 +21,39 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import numbers
 import os
 import re
 import tempfile
 import warnings
 import wave
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .midi import _atomic_output, _read_midi, _tokens_to_pretty_midi
+from .._lazy import warn_renamed
+from .midi import atomic_output, is_whole_number, read_midi
 
 if TYPE_CHECKING:  # heavy modules are imported inside the functions, to keep imports cheap
-    import matplotlib.axes
     import numpy as np
     import pretty_midi
     from IPython.display import Audio
 
-__all__ = ["midi_to_wav", "play", "plot_piano_roll", "tune_to_midi"]
+__all__ = [
+    "MIDI_SUFFIXES",
+    "midi_to_wav",
+    "play",
+    "playable_path",
+    "read_abc_file",
+    "tune_title",
+    "tune_to_midi",
+]
 
-_MIDI_SUFFIXES = (".mid", ".midi")
-_PLAYABLE_SUFFIXES = (*_MIDI_SUFFIXES, ".abc", ".wav")
+#: Suffixes of the MIDI files `play` and `plot_piano_roll` accept (any case).
+MIDI_SUFFIXES = (".mid", ".midi")
+_PLAYABLE_SUFFIXES = (*MIDI_SUFFIXES, ".abc", ".wav")
 # Seconds of audio kept after the MIDI file ends, for the last note's release.
 _TAIL_SECONDS = 0.5
 _PEAK = 0.9
-# Semitones of empty space drawn above and below the notes of a piano roll.
-_PITCH_MARGIN = 2
 _MIN_RATE, _MAX_RATE = 4_000, 192_000
 
 
@@ -87,7 +92,7 @@ def tune_to_midi(text: str, midi_path: str | os.PathLike) -> Path:
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be ABC notation as a str, got {type(text).__name__}")
-    title = _title(text)
+    title = tune_title(text)
     named = f' ("{title}")' if title else ""
 
     def failure(reason: str) -> ValueError:
@@ -113,7 +118,7 @@ def tune_to_midi(text: str, midi_path: str | os.PathLike) -> Path:
         raise failure("it has no notes")
 
     midi_path = Path(midi_path)
-    with _atomic_output(midi_path) as partial:
+    with atomic_output(midi_path) as partial:
         try:
             with _quiet():
                 score.write("midi", fp=str(partial))
@@ -199,7 +204,7 @@ def midi_to_wav(
     (8000, 2, 2.5)
     """
     _check_rate(fs)
-    samples = _render(_read_midi(midi_path), fs, midi_path)
+    samples = _render(read_midi(midi_path), fs, midi_path)
     return _write_wav(samples, fs, Path(wav_path))
 
 
@@ -240,7 +245,7 @@ def play(tune_or_path: str | os.PathLike, *, fs: int = 16000) -> Audio:
     from IPython.display import Audio
 
     _check_rate(fs)
-    path = _as_path(tune_or_path)
+    path = playable_path(tune_or_path)
     if path is not None and path.suffix.lower() == ".wav":
         samples, rate = _read_wav(path)
         return Audio(data=samples, rate=rate, normalize=False)
@@ -249,97 +254,11 @@ def play(tune_or_path: str | os.PathLike, *, fs: int = 16000) -> Audio:
         if path is None:
             midi_path = tune_to_midi(tune_or_path, Path(folder) / "tune.mid")
         elif path.suffix.lower() == ".abc":
-            midi_path = tune_to_midi(_read_text(path), Path(folder) / "tune.mid")
+            midi_path = tune_to_midi(read_abc_file(path), Path(folder) / "tune.mid")
         else:
             midi_path = path
-        samples = _render(_read_midi(midi_path), fs, midi_path)
+        samples = _render(read_midi(midi_path), fs, midi_path)
     return Audio(data=samples, rate=fs, normalize=False)
-
-
-def plot_piano_roll(
-    source: str | os.PathLike | pretty_midi.PrettyMIDI | Sequence[tuple[int | str, float]],
-    *,
-    ax: matplotlib.axes.Axes | None = None,
-    fs: int = 100,
-    pitch_range: tuple[int, int] | None = None,
-    title: str | None = None,
-) -> matplotlib.axes.Axes:
-    """Draw a piano roll: time in seconds across, pitch up, brightness for loudness.
-
-    Drums are left out (their "pitches" name drums, not notes). The pitch axis is cropped to the
-    notes played plus two semitones either side and labelled with note names at each C (C4 is
-    middle C, MIDI 60), or at every pitch when the range spans less than an octave. Colours use
-    the perceptually uniform ``magma`` map (black is silence, brighter is louder).
-
-    Parameters
-    ----------
-    source : str, os.PathLike, pretty_midi.PrettyMIDI or list of (pitch, duration)
-        ABC text; a path to a ``.mid``, ``.midi`` or ``.abc`` file (a ``str`` counts as a path
-        when it is one line ending in one of those); a `pretty_midi.PrettyMIDI`; or tokens from
-        `~mitdeeplearning.music.encode_midi`, drawn at 120 quarter notes per minute.
-    ax : matplotlib.axes.Axes, optional
-        Where to draw; a new 10 x 3.5 inch figure when None.
-    fs : int, default 100
-        Columns of the piano roll per second.
-    pitch_range : (int, int), optional
-        Lowest and highest MIDI pitch to show, inclusive. Default: the notes played, +/- 2.
-    title : str, optional
-        Title of the plot. Default: the tune's ``T:`` title, or the file's name.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-        The axes drawn on; the roll is ``ax.images[0]``, an array of shape (pitches, columns).
-
-    Raises
-    ------
-    ValueError
-        If there are no pitched notes to draw, or an argument is out of range (see also
-        `tune_to_midi` for ABC text).
-
-    Examples
-    --------
-    >>> ax = plot_piano_roll([(60, 1.0), ("rest", 0.5), (64, 0.5), (67, 2.0)])
-    >>> [float(y) for y in ax.get_ylim()]  # C4 to G4, two semitones either side
-    [57.5, 69.5]
-    """
-    import matplotlib.pyplot as plt
-    import pretty_midi
-
-    if not (_is_int(fs) and fs > 0):
-        raise ValueError(f"fs must be a positive number of columns per second, got {fs!r}")
-    midi, default_title = _as_pretty_midi(source)
-    pitches = [n.pitch for i in midi.instruments if not i.is_drum for n in i.notes]
-    if not pitches:
-        raise ValueError("There is nothing to draw: no pitched (non-drum) notes")
-    if pitch_range is None:
-        low = max(0, min(pitches) - _PITCH_MARGIN)
-        high = min(127, max(pitches) + _PITCH_MARGIN)
-    else:
-        low, high = _check_pitch_range(pitch_range)
-
-    # (128, columns) summed velocities; drums are all zeros.
-    roll = midi.get_piano_roll(fs=fs)[low : high + 1]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(10, 3.5))
-    ax.imshow(
-        roll,
-        origin="lower",
-        aspect="auto",
-        interpolation="nearest",
-        cmap="magma",
-        vmin=0,
-        vmax=max(float(roll.max()), 1.0),
-        extent=(0, roll.shape[1] / fs, low - 0.5, high + 0.5),
-    )
-    step = 1 if high - low < 12 else None
-    ticks = [p for p in range(low, high + 1) if step or p % 12 == 0]
-    ax.set_yticks(ticks, [pretty_midi.note_number_to_name(p) for p in ticks])
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("pitch")
-    if title or default_title:
-        ax.set_title(title or default_title)
-    return ax
 
 
 # ## Helpers
@@ -357,8 +276,16 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _title(text: str) -> str | None:
-    """The first ``T:`` (title) field of ABC text, or None."""
+def tune_title(text: str) -> str | None:
+    r"""The first ``T:`` (title) field of ABC text, stripped; None when it has none.
+
+    Examples
+    --------
+    >>> tune_title("X:1\nT: The Enchanted Valley\nT:alternative title\nK:Gm\nGABc|")
+    'The Enchanted Valley'
+    >>> tune_title("X:1\nK:D\nDEFG|") is None
+    True
+    """
     match = re.search(r"^T:(.*)$", text, flags=re.MULTILINE)
     return (match.group(1).strip() or None) if match else None
 
@@ -371,31 +298,46 @@ def _describe(error: Exception) -> str:
     return reason
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_rate(fs: object) -> None:
-    if not (_is_int(fs) and _MIN_RATE <= fs <= _MAX_RATE):
+    if not (is_whole_number(fs) and _MIN_RATE <= fs <= _MAX_RATE):
         raise ValueError(f"fs must be a sample rate in Hz, {_MIN_RATE}-{_MAX_RATE}, got {fs!r}")
 
 
-def _check_pitch_range(pitch_range: object) -> tuple[int, int]:
-    if (
-        isinstance(pitch_range, Sequence)
-        and len(pitch_range) == 2
-        and all(_is_int(p) and 0 <= p <= 127 for p in pitch_range)
-        and pitch_range[0] <= pitch_range[1]
-    ):
-        return int(pitch_range[0]), int(pitch_range[1])
-    raise ValueError(
-        f"pitch_range must be (lowest, highest) MIDI pitches, 0 <= lowest <= highest <= 127, "
-        f"got {pitch_range!r}"
-    )
+def playable_path(source: object) -> Path | None:
+    r"""The file `source` names, or None when `source` is ABC text.
 
+    A path-like object is a path; a `str` is a path when it is one line ending in ``.mid``,
+    ``.midi``, ``.abc`` or ``.wav`` (any case), ABC text otherwise. `play` and
+    `plot_piano_roll` accept either.
 
-def _as_path(source: object) -> Path | None:
-    """The path ``source`` names, or None when it is ABC text."""
+    Parameters
+    ----------
+    source : str or os.PathLike
+        ABC text, or the path of a MIDI, ABC or WAV file.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The existing file, or None for ABC text.
+
+    Raises
+    ------
+    TypeError
+        `source` is neither a `str` nor path-like.
+    ValueError
+        A path with another suffix.
+    FileNotFoundError
+        A path to a file that does not exist.
+
+    Examples
+    --------
+    >>> playable_path("X:1\nK:D\nDEFG|") is None
+    True
+    >>> playable_path("missing.mid")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: No such file: missing.mid
+    """
     if isinstance(source, os.PathLike):
         path = Path(source)
     elif (
@@ -415,7 +357,12 @@ def _as_path(source: object) -> Path | None:
     return path
 
 
-def _read_text(path: Path) -> str:
+def read_abc_file(path: Path) -> str:
+    """The text of an ``.abc`` file: UTF-8, or Latin-1 (older collections) when it is not.
+
+    Unlike `mitdeeplearning.music.abc.load_tunes`, it reads the file as it is (one tune to
+    play or draw), without splitting or cleaning it.
+    """
     data = path.read_bytes()
     try:
         return data.decode("utf-8")
@@ -473,7 +420,7 @@ def _write_wav(samples: np.ndarray, fs: int, wav_path: Path) -> Path:
     import numpy as np
 
     pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with _atomic_output(wav_path) as partial, wave.open(str(partial), "wb") as out:
+    with atomic_output(wav_path) as partial, wave.open(str(partial), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(fs)
@@ -507,20 +454,12 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     return (samples.reshape(-1, channels).T if channels > 1 else samples), rate
 
 
-def _as_pretty_midi(source: object) -> tuple[pretty_midi.PrettyMIDI, str | None]:
-    """A PrettyMIDI for any `plot_piano_roll` source, and a default title."""
-    import pretty_midi
+def __getattr__(name: str):
+    """``plot_piano_roll`` is still importable from here, with a warning (it moved)."""
+    if name == "plot_piano_roll":
+        from .piano_roll import plot_piano_roll
 
-    if isinstance(source, pretty_midi.PrettyMIDI):
-        return source, None
-    if isinstance(source, Sequence) and not isinstance(source, str):
-        return _tokens_to_pretty_midi(source), None
-    path = _as_path(source)
-    if path is not None and path.suffix.lower() in _MIDI_SUFFIXES:
-        return _read_midi(path), path.name
-    if path is not None and path.suffix.lower() == ".wav":
-        raise ValueError(f"{path}: a WAV file has no notes to draw; pass its MIDI file")
-    text = _read_text(path) if path is not None else source
-    with tempfile.TemporaryDirectory(prefix="mitdl-roll-") as folder:
-        midi = _read_midi(tune_to_midi(text, Path(folder) / "tune.mid"))
-    return midi, _title(text) or (path.name if path else None)
+        new_module = "mitdeeplearning.music.piano_roll"
+        warn_renamed(f"{__name__}.plot_piano_roll", f"{new_module}.plot_piano_roll")
+        return plot_piano_roll
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

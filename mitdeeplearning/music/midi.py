@@ -3,17 +3,17 @@
 The 2018 version of this lab learned from pop-song MIDI files, predicting the next note. The same
 next-token model trains on any folder of MIDI files once each file is a sequence of tokens::
 
-    >>> tokens = encode_midi("song.mid")                     # doctest: +SKIP
+    >>> tokens = midi_to_notes("song.mid")                   # doctest: +SKIP
     >>> tokens[:4]                                           # doctest: +SKIP
     [(62, 0.5), (64, 0.5), (66, 1.0), ('rest', 0.5)]
-    >>> decode_notes(tokens, "melody.mid")                   # doctest: +SKIP
+    >>> notes_to_midi(tokens, "melody.mid")                  # doctest: +SKIP
     PosixPath('melody.mid')
 
 A token is a hashable, readable tuple ``(pitch, duration)``: ``pitch`` is a MIDI note number
 0-127 (60 is middle C, C4) or the string ``"rest"``; ``duration`` is in quarter notes (beats), a
 multiple of the quantisation grid. Tokens can go straight into a vocabulary, as characters do.
 
-How a file becomes tokens (`encode_midi`):
+How a file becomes tokens (`midi_to_notes`):
 
 1. **Choose the melody instrument.** Drums are ignored. Unless ``instrument=`` names one, the
    melody is the instrument with the highest mean pitch among those holding at least a tenth as
@@ -32,10 +32,12 @@ How a file becomes tokens (`encode_midi`):
    (splitting it into repeated notes of the same pitch would re-strike it, a different melody).
    Rests longer than ``max_duration`` are shortened to it.
 
-`decode_notes` writes tokens back as a one-instrument MIDI file. The two are inverses on what
-`encode_midi` produces: ``encode_midi(decode_notes(tokens, path)) == tokens`` for any token list
-that starts and ends with a note, never has two rests in a row, and whose durations are multiples
-of ``grid`` no longer than ``max_duration``.
+`notes_to_midi` writes tokens back as a one-instrument MIDI file. The two are inverses on what
+`midi_to_notes` produces: ``midi_to_notes(notes_to_midi(tokens, path)) == tokens`` for any token
+list that starts and ends with a note, never has two rests in a row, and whose durations are
+multiples of ``grid`` no longer than ``max_duration``. Their names read like the package's other
+conversions, `tune_to_midi` and `midi_to_wav` (they were once ``encode_midi`` and
+``decode_notes``).
 """
 
 from __future__ import annotations
@@ -49,16 +51,26 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._lazy import warn_renamed
+
 if TYPE_CHECKING:  # pretty_midi is imported inside the functions, to keep imports cheap
     import pretty_midi
 
-__all__ = ["REST", "decode_notes", "encode_midi"]
+__all__ = [
+    "REST",
+    "atomic_output",
+    "is_whole_number",
+    "midi_to_notes",
+    "notes_to_midi",
+    "read_midi",
+    "tokens_to_pretty_midi",
+]
 
 #: The pitch of a rest token.
 REST = "rest"
 
-# Ticks per quarter note of the files decode_notes writes: divisible by 2, 3, 4, 5, 8, 16 and 32,
-# so common grids (16ths, triplets, quintuplets) land on whole ticks.
+# Ticks per quarter note of the files notes_to_midi writes: divisible by 2, 3, 4, 5, 8, 16 and
+# 32, so common grids (16ths, triplets, quintuplets) land on whole ticks.
 _RESOLUTION = 480
 # The velocity of every decoded note: tokens carry no dynamics.
 _VELOCITY = 100
@@ -66,7 +78,7 @@ _VELOCITY = 100
 _MIN_NOTE_SHARE = 0.1
 
 
-def encode_midi(
+def midi_to_notes(
     path: str | os.PathLike,
     *,
     grid: float = 0.25,
@@ -107,7 +119,7 @@ def encode_midi(
 
     See Also
     --------
-    decode_notes : write tokens back as a MIDI file.
+    notes_to_midi : write tokens back as a MIDI file.
 
     Examples
     --------
@@ -118,7 +130,7 @@ def encode_midi(
     >>> song.instruments.append(piano)
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "song.mid"
     >>> song.write(str(path))
-    >>> encode_midi(path)  # at 120 beats per minute, 0.5 s is one beat
+    >>> midi_to_notes(path)  # at 120 beats per minute, 0.5 s is one beat
     [(60, 1.0), ('rest', 1.0), (64, 0.5)]
     """
     if not (isinstance(grid, numbers.Real) and math.isfinite(grid) and grid > 0):
@@ -134,7 +146,7 @@ def encode_midi(
     # A small tolerance so that e.g. max_duration=1.0 with grid=0.1 gives 10 steps, not 9.
     max_steps = math.floor(max_duration / grid + 1e-9)
 
-    midi = _read_midi(path)
+    midi = read_midi(path)
     melody = _choose_melody(midi, path, instrument)
 
     # Each note in grid steps: (start step, end step, pitch).
@@ -157,7 +169,7 @@ def encode_midi(
     return _runs_to_tokens(runs, max_steps, grid)
 
 
-def decode_notes(
+def notes_to_midi(
     tokens: Sequence[tuple[int | str, float]],
     midi_path: str | os.PathLike,
     *,
@@ -195,21 +207,21 @@ def decode_notes(
 
     See Also
     --------
-    encode_midi : the inverse, from a MIDI file to tokens.
+    midi_to_notes : the inverse, from a MIDI file to tokens.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "out" / "tune.mid"
     >>> tokens = [(62, 0.5), (66, 0.5), ("rest", 1.0), (69, 2.0)]
-    >>> decode_notes(tokens, path).exists()
+    >>> notes_to_midi(tokens, path).exists()
     True
-    >>> encode_midi(path) == tokens
+    >>> midi_to_notes(path) == tokens
     True
     """
-    midi = _tokens_to_pretty_midi(tokens, tempo=tempo, program=program)
+    midi = tokens_to_pretty_midi(tokens, tempo=tempo, program=program)
     midi_path = Path(midi_path)
-    with _atomic_output(midi_path) as partial:
+    with atomic_output(midi_path) as partial:
         midi.write(str(partial))
     return midi_path
 
@@ -218,12 +230,33 @@ def decode_notes(
 
 
 @contextlib.contextmanager
-def _atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Write a file all at once: yield a temporary path beside `path`, rename it onto `path` if
+    the block succeeds.
 
-    On any error the temporary file is removed and ``path`` is left as it was. The temporary
-    file is created by the writer (not by mkstemp), so it gets the usual permissions, and keeps
-    the suffix of ``path`` for writers that choose a format by it.
+    Parent folders are created. On any error the temporary file is removed and `path` is left
+    as it was, so readers never see a half-written file. The temporary file is created by the
+    writer (not by mkstemp), so it gets the usual permissions, and keeps the suffix of `path`
+    for writers that choose a format by it.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file to write; replaced if it exists.
+
+    Yields
+    ------
+    pathlib.Path
+        Where the block writes, e.g. ``.tune.1a2b3c4d.part.mid`` in the same folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "out" / "notes.txt"
+    >>> with atomic_output(target) as partial:
+    ...     _ = partial.write_text("C D E")
+    >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
+    ('C D E', ['notes.txt'])
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
@@ -234,8 +267,27 @@ def _atomic_output(path: Path) -> Iterator[Path]:
         partial.unlink(missing_ok=True)
 
 
-def _read_midi(path: str | os.PathLike) -> pretty_midi.PrettyMIDI:
-    """Load a MIDI file, turning mido's and pretty_midi's many failures into one ValueError."""
+def read_midi(path: str | os.PathLike) -> pretty_midi.PrettyMIDI:
+    """Load a MIDI file with pretty_midi, turning mido's and pretty_midi's many failures (EOFError,
+    OSError, KeyError...) into one `ValueError` that names the file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A Standard MIDI File.
+
+    Returns
+    -------
+    pretty_midi.PrettyMIDI
+        The file's instruments, notes and tempo map.
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    ValueError
+        If it is not a readable MIDI file.
+    """
     import pretty_midi
 
     path = Path(path)
@@ -248,15 +300,45 @@ def _read_midi(path: str | os.PathLike) -> pretty_midi.PrettyMIDI:
         raise ValueError(f"{path} is not a readable MIDI file ({reason})") from error
 
 
-def _tokens_to_pretty_midi(
+def tokens_to_pretty_midi(
     tokens: Sequence[tuple[int | str, float]], *, tempo: float = 120.0, program: int = 0
 ) -> pretty_midi.PrettyMIDI:
-    """Build a one-instrument `pretty_midi.PrettyMIDI` from validated tokens."""
+    """Check ``(pitch, duration)`` tokens and build a one-instrument `pretty_midi.PrettyMIDI`.
+
+    What `notes_to_midi` writes, without the file: `plot_piano_roll` draws tokens from it.
+
+    Parameters
+    ----------
+    tokens : sequence of (pitch, duration)
+        As for `notes_to_midi`: ``pitch`` a MIDI note number 0-127 or ``"rest"``, ``duration``
+        a positive number of quarter notes.
+    tempo : float, default 120.0
+        Quarter notes per minute.
+    program : int, default 0
+        General MIDI program (instrument) number 0-127.
+
+    Returns
+    -------
+    pretty_midi.PrettyMIDI
+        One instrument named ``"melody"``, its notes one after another (velocity 100).
+
+    Raises
+    ------
+    ValueError
+        A malformed token (named with its index), no notes at all, or `tempo` or `program` out
+        of range.
+
+    Examples
+    --------
+    >>> midi = tokens_to_pretty_midi([(60, 1.0), ("rest", 0.5), (64, 0.5)])
+    >>> [(n.pitch, n.start, n.end) for n in midi.instruments[0].notes]
+    [(60, 0.0, 0.5), (64, 0.75, 1.0)]
+    """
     import pretty_midi
 
     if not (isinstance(tempo, numbers.Real) and math.isfinite(tempo) and tempo > 0):
         raise ValueError(f"tempo must be a positive number of quarter notes per minute: {tempo!r}")
-    if not (_is_int(program) and 0 <= program <= 127):
+    if not (is_whole_number(program) and 0 <= program <= 127):
         raise ValueError(f"program must be a General MIDI program number 0-127, got {program!r}")
     if isinstance(tokens, str | bytes) or not isinstance(tokens, Sequence):
         raise ValueError(f"tokens must be a list of (pitch, duration) tuples, got {tokens!r}")
@@ -282,7 +364,7 @@ def _check_token(token: object, index: int) -> tuple[int | str, float]:
     if isinstance(token, str | bytes) or not isinstance(token, Sequence) or len(token) != 2:
         raise ValueError(f"token {index} is {token!r}; expected a (pitch, duration) pair")
     pitch, duration = token
-    if pitch != REST and not (_is_int(pitch) and 0 <= pitch <= 127):
+    if pitch != REST and not (is_whole_number(pitch) and 0 <= pitch <= 127):
         raise ValueError(
             f"token {index} {token!r}: pitch must be a MIDI note number 0-127 or {REST!r}"
         )
@@ -298,7 +380,14 @@ def _check_token(token: object, index: int) -> tuple[int | str, float]:
     return (REST if pitch == REST else int(pitch)), float(duration)
 
 
-def _is_int(value: object) -> bool:
+def is_whole_number(value: object) -> bool:
+    """Whether `value` is an integer (Python or NumPy), but not a bool.
+
+    Examples
+    --------
+    >>> is_whole_number(60), is_whole_number(60.0), is_whole_number(True)
+    (True, False, False)
+    """
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
@@ -310,7 +399,7 @@ def _choose_melody(
 ) -> pretty_midi.Instrument:
     """The instrument named by ``instrument=``, else the highest-pitched busy one."""
     if instrument is not None:
-        if not (_is_int(instrument) and 0 <= instrument < len(midi.instruments)):
+        if not (is_whole_number(instrument) and 0 <= instrument < len(midi.instruments)):
             raise ValueError(
                 f"instrument must be an index 0-{len(midi.instruments) - 1} into the "
                 f"{len(midi.instruments)} instruments of {path}, got {instrument!r}"
@@ -383,3 +472,15 @@ def _runs_to_tokens(
     if capped[-1][0] == REST:
         capped.pop()
     return [(pitch, float(min(steps, max_steps) * grid)) for pitch, steps in capped]
+
+
+#: The old names of `midi_to_notes` and `notes_to_midi`.
+_RENAMED = {"encode_midi": "midi_to_notes", "decode_notes": "notes_to_midi"}
+
+
+def __getattr__(name: str):
+    """``encode_midi`` and ``decode_notes`` still work, with a warning, under their old names."""
+    if name in _RENAMED:
+        warn_renamed(f"{__name__}.{name}", f"{__name__}.{_RENAMED[name]}")
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

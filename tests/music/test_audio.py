@@ -1,24 +1,21 @@
-"""tune_to_midi, midi_to_wav, play and plot_piano_roll: ABC → MIDI → sound and pictures."""
+"""tune_to_midi, midi_to_wav and play: ABC → MIDI → sound."""
 
 from __future__ import annotations
 
+import doctest
 import io
 import subprocess
 import sys
-import tempfile
 import wave
 
-import matplotlib
 import numpy as np
 import pretty_midi
 import pytest
 
-matplotlib.use("Agg")  # headless: no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-
-from mitdeeplearning.music import audio  # noqa: E402
-from mitdeeplearning.music.audio import midi_to_wav, play, plot_piano_roll, tune_to_midi  # noqa: E402
-from mitdeeplearning.music.midi import decode_notes  # noqa: E402
+from mitdeeplearning import _lazy
+from mitdeeplearning.music import audio
+from mitdeeplearning.music.audio import midi_to_wav, play, tune_to_midi
+from mitdeeplearning.music.midi import notes_to_midi
 
 REEL = """X:1
 T:Test Reel
@@ -47,21 +44,6 @@ def read_wav(source):
     with wave.open(handle) as w:
         frames = w.readframes(w.getnframes())
         return w.getframerate(), w.getsampwidth(), w.getnchannels(), np.frombuffer(frames, "<i2")
-
-
-@pytest.fixture
-def private_tmp(tmp_path, monkeypatch):
-    """Point tempfile at an empty folder, to see what the functions leave behind."""
-    folder = tmp_path / "system-tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 # ## tune_to_midi
@@ -187,7 +169,7 @@ def test_the_first_note_sounds_at_its_pitch(tmp_path):
 
 
 def test_midi_to_wav_plays_a_decoded_token_file(tmp_path):
-    midi = decode_notes([(69, 1.0), ("rest", 1.0), (72, 2.0)], tmp_path / "t.mid", tempo=60)
+    midi = notes_to_midi([(69, 1.0), ("rest", 1.0), (72, 2.0)], tmp_path / "t.mid", tempo=60)
     rate, _, _, samples = read_wav(midi_to_wav(midi, tmp_path / "t.wav", fs=8000))
     assert len(samples) == (4 + 0.5) * rate
     assert np.abs(samples[int(1.2 * rate) : int(1.8 * rate)]).max() == 0  # the rest is silent
@@ -289,87 +271,13 @@ def test_play_raises_instead_of_doing_nothing(tmp_path, private_tmp):
     assert list(private_tmp.iterdir()) == []
 
 
-# ## plot_piano_roll
-
-
-def test_piano_roll_of_abc_text(private_tmp):
-    ax = plot_piano_roll(REEL)
-    low, high = ax.get_ylim()
-    assert (low, high) == (62 - 2 - 0.5, 79 + 2 + 0.5)  # D4 to G5, two semitones either side
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["C4", "C5"]
-    assert ax.get_yticks().tolist() == [60, 72]
-    assert ax.get_xlim()[1] == pytest.approx(REEL_SECONDS)
-    assert ax.get_title() == "Test Reel"
-    image = ax.images[0]
-    assert image.get_cmap().name == "magma"
-    roll = np.asarray(image.get_array())
-    assert roll.shape == (high - low, 100 * REEL_SECONDS)
-    assert np.count_nonzero(roll.any(axis=1)) == len(set(REEL_PITCHES))  # one row per pitch
-    ax.figure.canvas.draw()
-    pixels = np.asarray(ax.figure.canvas.buffer_rgba())[..., :3]
-    assert (pixels.sum(axis=-1) > 600).sum() > 1000  # many bright (loud note) pixels
-    assert list(private_tmp.iterdir()) == []
-
-
-def test_piano_roll_of_tokens_midi_files_and_pretty_midi(tmp_path):
-    tokens = [(60, 1.0), ("rest", 0.5), (64, 0.5), (67, 2.0)]
-    midi_path = decode_notes(tokens, tmp_path / "t.mid")
-    for source in [tokens, midi_path, str(midi_path), pretty_midi.PrettyMIDI(str(midi_path))]:
-        ax = plot_piano_roll(source)
-        assert ax.get_ylim() == (57.5, 69.5)
-        # every pitch labelled when the range is under an octave
-        assert ax.get_yticks().tolist() == list(range(58, 70))
-        assert "C4" in [t.get_text() for t in ax.get_yticklabels()]
-        assert ax.get_xlim()[1] == pytest.approx(2.0)  # 4 beats at 120 per minute
-        roll = np.asarray(ax.images[0].get_array())
-        assert roll[60 - 58, :50].min() > 0 and roll[60 - 58, 50:].max() == 0
-    assert plot_piano_roll(midi_path).get_title() == "t.mid"
-
-
-def test_piano_roll_options(tmp_path):
-    fig, ax = plt.subplots()
-    returned = plot_piano_roll(SCALE, ax=ax, fs=20, pitch_range=(48, 84), title="Mine")
-    assert returned is ax
-    assert ax.get_ylim() == (47.5, 84.5)
-    assert ax.get_yticks().tolist() == [48, 60, 72, 84]
-    assert ax.get_title() == "Mine"
-    assert np.asarray(ax.images[0].get_array()).shape == (37, 40)  # 2 s at 20 columns/s
-
-
-def test_piano_roll_leaves_out_drums(tmp_path):
-    song = pretty_midi.PrettyMIDI()
-    kit, flute = pretty_midi.Instrument(0, is_drum=True), pretty_midi.Instrument(73)
-    kit.notes.append(pretty_midi.Note(100, 36, 0.0, 1.0))
-    flute.notes.append(pretty_midi.Note(100, 72, 0.0, 1.0))
-    song.instruments += [kit, flute]
-    assert plot_piano_roll(song).get_ylim() == (69.5, 74.5)
-    song.instruments.remove(flute)
-    with pytest.raises(ValueError, match="no pitched"):
-        plot_piano_roll(song)
-
-
-@pytest.mark.parametrize(
-    ("source", "kwargs", "error", "message"),
-    [
-        ("X:1\nT:Silence\nM:4/4\nL:1/8\nK:D\n", {}, ValueError, "Could not turn this tune"),
-        ([(60, 1.0), (300, 1.0)], {}, ValueError, "token 1"),
-        (SCALE, {"pitch_range": (80, 60)}, ValueError, "pitch_range must be"),
-        (SCALE, {"pitch_range": (0, 128)}, ValueError, "pitch_range must be"),
-        (SCALE, {"fs": 0}, ValueError, "fs must be a positive"),
-        (3.5, {}, TypeError, "ABC text or a path"),
-    ],
-)
-def test_piano_roll_bad_input(source, kwargs, error, message):
-    with pytest.raises(error, match=message):
-        plot_piano_roll(source, **kwargs)
-
-
 # ## Importing stays cheap
 
 
 def test_importing_the_modules_loads_no_heavy_library():
     code = (
         "import sys, mitdeeplearning.music.audio, mitdeeplearning.music.midi\n"
+        "import mitdeeplearning.music.piano_roll\n"
         "print(sorted(m for m in ('music21', 'pretty_midi', 'matplotlib', 'IPython', 'numpy')"
         " if m in sys.modules))"
     )
@@ -381,7 +289,7 @@ def test_importing_the_modules_loads_no_heavy_library():
 def test_the_package_exports_the_functions_lazily():
     import mitdeeplearning.music as music
 
-    assert music.play is play and music.plot_piano_roll is plot_piano_roll
+    assert music.play is play
     assert music.tune_to_midi is tune_to_midi and music.midi_to_wav is midi_to_wav
 
 
@@ -397,3 +305,18 @@ def test_tunes_music21_cannot_write_still_become_midi(tmp_path):
     assert len(notes) > 100  # 16 bars with the repeat played out
     assert {n.pitch for n in notes} >= {67, 69, 70}  # G minor: G, A, B flat
     assert 15 < midi.get_end_time() < 60
+
+
+# ## The module itself
+
+
+def test_the_docstring_examples_run():
+    assert doctest.testmod(audio).failed == 0
+
+
+def test_plot_piano_roll_still_imports_from_here_with_a_warning(monkeypatch):
+    from mitdeeplearning.music.piano_roll import plot_piano_roll
+
+    monkeypatch.setattr(_lazy, "_warned", set())
+    with pytest.warns(FutureWarning, match=r"audio\.plot_piano_roll has been renamed .*piano_roll"):
+        assert audio.plot_piano_roll is plot_piano_roll

@@ -1,14 +1,17 @@
-"""encode_midi and decode_notes: MIDI melodies as (pitch, duration) tokens, and back."""
+"""midi_to_notes and notes_to_midi: MIDI melodies as (pitch, duration) tokens, and back."""
 
 from __future__ import annotations
 
+import doctest
 import math
 
 import mido
 import pretty_midi
 import pytest
 
-from mitdeeplearning.music.midi import decode_notes, encode_midi
+from mitdeeplearning import _lazy
+from mitdeeplearning.music import midi
+from mitdeeplearning.music.midi import midi_to_notes, notes_to_midi
 
 
 def write_song(path, parts, *, tempo=120.0, resolution=480):
@@ -40,45 +43,45 @@ ROUND_TRIPS = {
 
 @pytest.mark.parametrize("tokens", ROUND_TRIPS.values(), ids=ROUND_TRIPS.keys())
 def test_decode_then_encode_gives_the_tokens_back(tmp_path, tokens):
-    path = decode_notes(tokens, tmp_path / "tune.mid")
+    path = notes_to_midi(tokens, tmp_path / "tune.mid")
     assert path == tmp_path / "tune.mid"
-    assert encode_midi(path) == tokens
+    assert midi_to_notes(path) == tokens
 
 
 def test_round_trip_with_triplet_grid_other_tempo_and_program(tmp_path):
     third = 1 / 3
     tokens = [(67, third), (69, third), (71, third), ("rest", 2 * third), (72, 1.0)]
-    path = decode_notes(tokens, tmp_path / "t.mid", tempo=90, program=40)
+    path = notes_to_midi(tokens, tmp_path / "t.mid", tempo=90, program=40)
     song = pretty_midi.PrettyMIDI(str(path))
     assert [i.program for i in song.instruments] == [40]
     # MIDI stores whole microseconds per beat, so 90 bpm comes back as 90.00009
     assert song.get_tempo_changes()[1].tolist() == pytest.approx([90.0], rel=1e-5)
-    assert encode_midi(path, grid=third) == tokens
+    assert midi_to_notes(path, grid=third) == tokens
 
 
 def test_tokens_are_plain_hashable_python_values(tmp_path):
     path = write_song(tmp_path / "s.mid", [(0, False, [(60, 0, 1), (62, 2, 2.5)])])
-    tokens = encode_midi(path)
+    tokens = midi_to_notes(path)
     assert tokens == [(60, 1.0), ("rest", 1.0), (62, 0.5)]
     assert all(type(p) in (int, str) and type(d) is float for p, d in tokens)
     assert len(set(tokens)) == 3  # hashable: usable as vocabulary entries
 
 
 def test_decode_writes_notes_at_the_right_times(tmp_path):
-    path = decode_notes([(60, 1.0), ("rest", 0.5), (64, 2.0)], tmp_path / "x.mid", tempo=60)
+    path = notes_to_midi([(60, 1.0), ("rest", 0.5), (64, 2.0)], tmp_path / "x.mid", tempo=60)
     notes = pretty_midi.PrettyMIDI(str(path)).instruments[0].notes
     assert [(n.pitch, n.start, n.end) for n in notes] == [(60, 0.0, 1.0), (64, 1.5, 3.5)]
 
 
 def test_decode_creates_folders_and_leaves_only_the_file(tmp_path):
-    path = decode_notes([(60, 1.0)], tmp_path / "a" / "b" / "tune.mid")
+    path = notes_to_midi([(60, 1.0)], tmp_path / "a" / "b" / "tune.mid")
     assert path.is_file()
     assert files_in(tmp_path) == ["tune.mid"]
 
 
 def test_decode_accepts_lists_as_read_back_from_json(tmp_path):
-    path = decode_notes([[60, 1], ["rest", 1], [62, 0.5]], tmp_path / "j.mid")
-    assert encode_midi(path) == [(60, 1.0), ("rest", 1.0), (62, 0.5)]
+    path = notes_to_midi([[60, 1], ["rest", 1], [62, 0.5]], tmp_path / "j.mid")
+    assert midi_to_notes(path) == [(60, 1.0), ("rest", 1.0), (62, 0.5)]
 
 
 # ## Melody extraction
@@ -93,32 +96,32 @@ def test_melody_is_found_among_chords_and_drums(tmp_path):
         tmp_path / "band.mid", [(0, False, chords), (0, True, drums), (73, False, melody)]
     )
     tune = [(76, 1.0), (79, 0.5), (81, 0.5), ("rest", 1.0), (79, 1.0), (72, 4.0)]
-    assert encode_midi(path) == tune
+    assert midi_to_notes(path) == tune
 
 
 def test_instrument_argument_chooses_the_track_and_skyline_keeps_top_notes(tmp_path):
     chords = [(60, 0, 2), (64, 0, 2), (67, 0, 2), (62, 2, 3), (65, 2, 3)]
     melody = [(84, 0, 3)]
     path = write_song(tmp_path / "c.mid", [(73, False, melody), (0, False, chords)])
-    assert encode_midi(path, instrument=1) == [(67, 2.0), (65, 1.0)]
-    assert encode_midi(path) == [(84, 3.0)]
+    assert midi_to_notes(path, instrument=1) == [(67, 2.0), (65, 1.0)]
+    assert midi_to_notes(path) == [(84, 3.0)]
 
 
 def test_a_held_lower_note_resumes_when_the_higher_one_ends(tmp_path):
     path = write_song(tmp_path / "h.mid", [(0, False, [(60, 0, 4), (72, 1, 2)])])
-    assert encode_midi(path) == [(60, 1.0), (72, 1.0), (60, 2.0)]
+    assert midi_to_notes(path) == [(60, 1.0), (72, 1.0), (60, 2.0)]
 
 
 def test_an_instrument_with_few_notes_does_not_win_on_pitch(tmp_path):
     tune = [(67 + i % 5, i / 2, i / 2 + 0.5) for i in range(40)]
     bells = [(100, 0, 1), (100, 8, 9)]  # 2 notes: under a tenth of the tune's 40
     path = write_song(tmp_path / "b.mid", [(14, False, bells), (0, False, tune)])
-    assert encode_midi(path)[:3] == [(67, 0.5), (68, 0.5), (69, 0.5)]
+    assert midi_to_notes(path)[:3] == [(67, 0.5), (68, 0.5), (69, 0.5)]
 
 
 def test_leading_silence_is_dropped(tmp_path):
     path = write_song(tmp_path / "l.mid", [(0, False, [(60, 3, 4), (62, 4, 5)])])
-    assert encode_midi(path) == [(60, 1.0), (62, 1.0)]
+    assert midi_to_notes(path) == [(60, 1.0), (62, 1.0)]
 
 
 def test_tempo_map_converts_seconds_to_beats(tmp_path):
@@ -139,7 +142,7 @@ def test_tempo_map_converts_seconds_to_beats(tmp_path):
         for n in pretty_midi.PrettyMIDI(str(tmp_path / "tempo.mid")).instruments[0].notes
     ]
     assert seconds == pytest.approx([0.5, 1.0, 1.0])  # the file really changes tempo
-    assert encode_midi(tmp_path / "tempo.mid") == [(60, 1.0), ("rest", 1.0), (62, 1.0), (64, 1.0)]
+    assert midi_to_notes(tmp_path / "tempo.mid") == [(60, 1.0), ("rest", 1.0), (62, 1.0), (64, 1.0)]
 
 
 # ## Quantisation and capping
@@ -153,15 +156,15 @@ def test_notes_snap_to_the_grid_and_short_ones_vanish(tmp_path):
         (64, 2.0, 3.0),
     ]
     path = write_song(tmp_path / "q.mid", [(0, False, notes)])
-    assert encode_midi(path) == [(60, 1.0), ("rest", 0.5), (62, 0.25), ("rest", 0.25), (64, 1.0)]
+    assert midi_to_notes(path) == [(60, 1.0), ("rest", 0.5), (62, 0.25), ("rest", 0.25), (64, 1.0)]
     # On an eighth-note grid the 16th is under half a step too.
-    assert encode_midi(path, grid=0.5) == [(60, 1.0), ("rest", 1.0), (64, 1.0)]
+    assert midi_to_notes(path, grid=0.5) == [(60, 1.0), ("rest", 1.0), (64, 1.0)]
 
 
 def test_long_notes_are_cut_and_long_rests_shortened(tmp_path):
     notes = [(60, 0, 6), (62, 6, 7), (64, 17, 18), (65, 18, 28)]
     path = write_song(tmp_path / "long.mid", [(0, False, notes)])
-    assert encode_midi(path) == [
+    assert midi_to_notes(path) == [
         (60, 4.0),
         ("rest", 2.0),  # the rest of the held note: the next note keeps its place
         (62, 1.0),
@@ -169,7 +172,7 @@ def test_long_notes_are_cut_and_long_rests_shortened(tmp_path):
         (64, 1.0),
         (65, 4.0),  # cut at the end; no trailing rest
     ]
-    assert max(d for _, d in encode_midi(path, max_duration=2.0)) == 2.0
+    assert max(d for _, d in midi_to_notes(path, max_duration=2.0)) == 2.0
 
 
 # ## Bad input
@@ -187,21 +190,21 @@ def test_a_file_that_is_not_midi_raises_value_error_naming_it(tmp_path, content)
     path = tmp_path / "bad.mid"
     path.write_bytes(content)
     with pytest.raises(ValueError, match=r"bad\.mid is not a readable MIDI file"):
-        encode_midi(path)
+        midi_to_notes(path)
 
 
 def test_a_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.mid"):
-        encode_midi(tmp_path / "missing.mid")
+        midi_to_notes(tmp_path / "missing.mid")
 
 
 def test_a_midi_file_without_pitched_notes_raises(tmp_path):
     drums = write_song(tmp_path / "drums.mid", [(0, True, [(36, 0, 1), (38, 1, 2)])])
     with pytest.raises(ValueError, match="drums.mid has no pitched notes"):
-        encode_midi(drums)
+        midi_to_notes(drums)
     empty = write_song(tmp_path / "empty.mid", [])
     with pytest.raises(ValueError, match="no pitched notes"):
-        encode_midi(empty)
+        midi_to_notes(empty)
 
 
 @pytest.mark.parametrize(
@@ -218,7 +221,7 @@ def test_a_midi_file_without_pitched_notes_raises(tmp_path):
 def test_bad_encode_arguments_are_named(tmp_path, kwargs, message):
     path = write_song(tmp_path / "s.mid", [(0, False, [(60, 0, 1)]), (0, True, [(36, 0, 1)])])
     with pytest.raises(ValueError, match=message):
-        encode_midi(path, **kwargs)
+        midi_to_notes(path, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -242,16 +245,16 @@ def test_bad_encode_arguments_are_named(tmp_path, kwargs, message):
 def test_invalid_tokens_are_named_with_their_index_and_nothing_is_written(tmp_path, bad, message):
     destination = tmp_path / "out" / "bad.mid"
     with pytest.raises(ValueError, match=message) as raised:
-        decode_notes([(60, 1.0), ("rest", 1.0), bad], destination)
+        notes_to_midi([(60, 1.0), ("rest", 1.0), bad], destination)
     assert "token 2" in str(raised.value) and repr(bad) in str(raised.value)
     assert files_in(tmp_path) == []
 
 
 def test_a_failed_decode_keeps_the_existing_file(tmp_path):
-    path = decode_notes([(60, 1.0)], tmp_path / "keep.mid")
+    path = notes_to_midi([(60, 1.0)], tmp_path / "keep.mid")
     before = path.read_bytes()
     with pytest.raises(ValueError, match="token 0"):
-        decode_notes([(200, 1.0)], path)
+        notes_to_midi([(200, 1.0)], path)
     assert path.read_bytes() == before
     assert files_in(tmp_path) == ["keep.mid"]
 
@@ -268,5 +271,34 @@ def test_a_failed_decode_keeps_the_existing_file(tmp_path):
 )
 def test_decode_rejects_empty_input_and_bad_arguments(tmp_path, tokens, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        decode_notes(tokens, tmp_path / "x.mid", **kwargs)
+        notes_to_midi(tokens, tmp_path / "x.mid", **kwargs)
     assert files_in(tmp_path) == []
+
+
+# ## The module itself
+
+
+def test_the_docstring_examples_run():
+    assert doctest.testmod(midi).failed == 0
+
+
+def test_a_failed_atomic_write_leaves_nothing_behind(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), midi.atomic_output(target) as partial:
+        partial.write_text("half")
+        raise RuntimeError("the writer failed")
+    assert target.read_text() == "old" and files_in(tmp_path) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [("encode_midi", "midi_to_notes"), ("decode_notes", "notes_to_midi")]
+)
+def test_the_old_names_still_work_and_warn(monkeypatch, old, new):
+    import mitdeeplearning.music as music
+
+    monkeypatch.setattr(_lazy, "_warned", set())
+    with pytest.warns(FutureWarning, match=rf"music\.{old} has been renamed music\.{new}"):
+        assert getattr(music, old) is getattr(midi, new)
+    with pytest.warns(FutureWarning, match=rf"midi\.{old} has been renamed .*midi\.{new}"):
+        assert getattr(midi, old) is getattr(midi, new)
