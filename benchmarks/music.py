@@ -35,10 +35,11 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from mitdeeplearning.music import (  # noqa: E402
-    CharVocab,
+    Vocab,
     build_model,
     check_tune,
     generate,
+    join_tunes,
     load_tunes,
     split_tunes,
     train,
@@ -47,7 +48,6 @@ from mitdeeplearning.music.model import copy_weights  # noqa: E402
 
 # Ours: what the lab uses (kept in one place so the lab and the benchmark agree).
 from mitdeeplearning.music.training import LAB_CONFIG, evaluate_bits  # noqa: E402
-from mitdeeplearning.music.vocab import join_tunes  # noqa: E402
 
 
 def first_time_at_or_below(history: list[dict], target: float) -> float | None:
@@ -57,7 +57,7 @@ def first_time_at_or_below(history: list[dict], target: float) -> float | None:
     return None
 
 
-def reference_generation_speed(model, vocab: CharVocab, n_chars: int) -> float:
+def reference_generation_speed(model, vocab: Vocab, n_chars: int) -> float:
     """Characters per second the reference way: one eager call of a batch-1 stateful model."""
     single = build_model(**{**model.config_for_saving}, batch_size=1, stateful=True)
     copy_weights(model, single)
@@ -104,7 +104,7 @@ def main() -> None:
 
     tunes = load_tunes("oneills1850")
     train_tunes, val_tunes = split_tunes(tunes, 0.1, seed=0)
-    vocab = CharVocab.from_texts(tunes)
+    vocab = Vocab.from_texts(tunes)
     train_ids = vocab.encode(join_tunes(train_tunes))
     val_ids = vocab.encode(join_tunes(val_tunes))
     result: dict = {

@@ -1,7 +1,14 @@
 """Lab 1's music: ABC folk tunes and MIDI melodies, vocabularies, an LSTM, sampling, and sound.
 
 Public names are imported lazily, so ``import mitdeeplearning.music`` stays cheap and only the
-parts you use load music21 or TensorFlow.
+parts you use load music21 or TensorFlow. Each name lives in the module named for what it does:
+
+* `abc` loads ABC tune collections; `tune_check` says whether a tune is well formed (measuring
+  its bars with `bar_scanner`);
+* `midi` turns a MIDI file's melody into note tokens and back;
+* `vocab` maps characters or tokens to ids; `batches` holds out tunes and cuts training batches;
+* `model` builds the sequence model, `training` trains it, `sampling` writes new tunes;
+* `audio` plays a tune, `piano_roll` draws one.
 """
 
 from __future__ import annotations
@@ -10,21 +17,21 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     "load_tunes": "abc",
-    "check_tune": "abc",
-    "corrupt_tune": "abc",
-    "TuneCheck": "abc",
-    "encode_midi": "midi",
-    "decode_notes": "midi",
+    "check_tune": "tune_check",
+    "corrupt_tune": "tune_check",
+    "TuneCheck": "tune_check",
+    "midi_to_notes": "midi",
+    "notes_to_midi": "midi",
     "tune_to_midi": "audio",
     "midi_to_wav": "audio",
     "play": "audio",
-    "plot_piano_roll": "audio",
-    "CharVocab": "vocab",
-    "get_batch": "vocab",
-    "split_tunes": "vocab",
-    "join_tunes": "vocab",
-    "make_dataset": "vocab",
-    "stream_batches": "vocab",
+    "plot_piano_roll": "piano_roll",
+    "Vocab": "vocab",
+    "split_tunes": "batches",
+    "join_tunes": "batches",
+    "get_batch": "batches",
+    "make_dataset": "batches",
+    "stream_batches": "batches",
     "build_model": "model",
     "train": "training",
     "TrainResult": "training",
@@ -33,7 +40,14 @@ _EXPORTS = {
     "generate": "sampling",
 }
 
+#: Old public names, still working with one warning each: old name → new name.
+_RENAMED = {
+    "CharVocab": "Vocab",
+    "encode_midi": "midi_to_notes",
+    "decode_notes": "notes_to_midi",
+}
+
 __all__ = sorted(_EXPORTS)
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), renamed=_RENAMED)
