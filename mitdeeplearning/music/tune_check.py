@@ -136,6 +136,8 @@ def check_tune(text: str, *, min_bars: int = 8, max_odd_bars: int = 1) -> TuneCh
 
 
 def _check(text: str, min_bars: int, max_odd_bars: int) -> TuneCheck:
+    """`check_tune`'s checks, in order, on text known to be a `str` of a sensible length: the
+    header, then the bars (`BarScanner`, which may raise `UnreadableTune`), then music21."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     clean = [COMMENT_PATTERN.sub("", line).rstrip() for line in lines]
     start = next((i for i, line in enumerate(clean) if line), None)
