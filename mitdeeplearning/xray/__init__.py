@@ -21,7 +21,7 @@ _EXPORTS = {
     "load_pneumothorax": "datasets",
     # model and evaluation
     "build_cam_cnn": "model",
-    "train_cam_cnn": "model",
+    "train_cam_cnn": "training",
     "roc": "evaluation",
     "plot_roc": "evaluation",
     "confusion_at": "evaluation",

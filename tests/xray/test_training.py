@@ -1,5 +1,5 @@
-"""The GAP-CNN and its training: shapes, validation, standardisation, augmentation, a tiny run
-that learns and localises, a time limit, and training under a tf.distribute strategy."""
+"""mitdeeplearning.xray.training: class weights, a tiny run that learns and localises, a time
+limit, checked arguments, custom losses, and training under a tf.distribute strategy."""
 
 from __future__ import annotations
 
@@ -20,12 +20,7 @@ from mitdeeplearning.xray import (
     roc,
     train_cam_cnn,
 )
-from mitdeeplearning.xray.model import (
-    AUGMENT,
-    PerImageStandardization,
-    augment_batch,
-    class_weights,
-)
+from mitdeeplearning.xray.training import class_weights
 
 
 def blobs(n: int, size: int = 64, seed: int = 0):
@@ -58,99 +53,6 @@ def blobs(n: int, size: int = 64, seed: int = 0):
     return np.clip(images, 0, 1)[..., None].astype(np.float32), labels, masks
 
 
-def test_output_shape_names_and_parameter_count():
-    model = build_cam_cnn((64, 64, 1), filters=(8, 16, 32), seed=0)
-    logits = model(np.zeros((3, 64, 64, 1), np.float32))
-    assert tuple(logits.shape) == (3, 2)
-    assert model.get_layer("cam_features").output.shape[1:] == (16, 16, 32)
-    assert model.get_layer("cam_logits").units == 2
-    convs = 9 * (1 * 8 + 8 * 16 + 16 * 32)  # 3x3 kernels, no biases (BatchNorm has them)
-    batch_norm = 4 * (8 + 16 + 32)  # gamma, beta, moving mean and variance
-    assert model.count_params() == convs + batch_norm + 32 * 2 + 2
-
-
-def test_default_model_is_small_and_maps_at_32_px():
-    model = build_cam_cnn()
-    assert model.input_shape == (None, 256, 256, 1)
-    assert model.get_layer("cam_features").output.shape[1:] == (32, 32, 128)
-    assert 90_000 < model.count_params() < 110_000
-    two = build_cam_cnn((64, 64, 3), filters=(4, 8), convs_per_block=2, dropout=0.2)
-    assert [layer.name for layer in two.layers if "conv" in layer.name] == [
-        "block1_conv1",
-        "block1_conv2",
-        "block2_conv1",
-        "block2_conv2",
-    ]
-    assert tuple(two(np.zeros((1, 64, 64, 3), np.float32)).shape) == (1, 2)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"input_shape": (64, 32, 1)}, "square"),
-        ({"input_shape": (32, 32, 1)}, "at least 64"),
-        ({"input_shape": (64, 64)}, "height, width, channels"),
-        ({"filters": ()}, "filters"),
-        ({"filters": (8, 0)}, "filters"),
-        ({"filters": (4,) * 6}, "pool a 64 px"),
-        ({"dropout": 1.0}, "dropout"),
-        ({"kernel_size": 4}, "kernel_size"),
-    ],
-)
-def test_bad_arguments(kwargs, message):
-    kwargs.setdefault("input_shape", (64, 64, 1))
-    with pytest.raises(ValueError, match=message):
-        build_cam_cnn(**kwargs)
-
-
-def test_standardisation_makes_predictions_invariant_to_brightness_and_contrast():
-    layer = PerImageStandardization()
-    x = np.random.default_rng(1).random((4, 64, 64, 1)).astype(np.float32)
-    z = np.asarray(layer(x))
-    np.testing.assert_allclose(z.mean(axis=(1, 2, 3)), 0, atol=1e-5)
-    np.testing.assert_allclose(z.std(axis=(1, 2, 3)), 1, atol=1e-3)
-    model = build_cam_cnn((64, 64, 1), filters=(8, 16), seed=0)
-    np.testing.assert_allclose(model(x), model(0.5 * x + 0.1), atol=1e-4)
-    assert not np.allclose(model(x), model(x**2), atol=1e-3)  # a gamma curve does change it
-
-
-def test_augmentation_is_reproducible_and_keeps_shapes():
-    x = np.random.default_rng(2).random((6, 64, 64, 1)).astype(np.float32)
-    a = augment_batch(x, tf.constant([0, 1], tf.int64))
-    b = augment_batch(x, tf.constant([0, 1], tf.int64))
-    c = augment_batch(x, tf.constant([0, 2], tf.int64))
-    assert a.shape == x.shape
-    np.testing.assert_array_equal(a, b)
-    assert not np.allclose(a, c)
-    none = {key: 0 for key in AUGMENT}
-    np.testing.assert_allclose(augment_batch(x, tf.constant([0, 1]), none), x, atol=1e-6)
-    flipped = np.asarray(augment_batch(x, tf.constant([3, 4]), {**none, "flip": True}))
-    for image, out in zip(x, flipped, strict=True):  # each unchanged or mirrored
-        assert np.allclose(out, image) or np.allclose(out, image[:, ::-1])
-    assert any(np.allclose(out, image[:, ::-1]) for image, out in zip(x, flipped, strict=True))
-
-
-def test_augmentation_turns_about_the_centre_and_shifts_within_bounds():
-    yy, xx = np.mgrid[:64, :64]
-    spot = np.exp(-((yy - 20.0) ** 2 + (xx - 31.5) ** 2) / 8.0)  # above the centre
-    x = np.repeat(spot[None, :, :, None], 8, axis=0).astype(np.float32)
-    none = {key: 0 for key in AUGMENT}
-
-    def centroids(images):
-        w = np.asarray(images)[..., 0]
-        return np.stack(
-            [(w * yy).sum((1, 2)) / w.sum((1, 2)), (w * xx).sum((1, 2)) / w.sum((1, 2))], 1
-        )
-
-    turned = centroids(augment_batch(x, tf.constant([5, 6]), {**none, "rotation": 20}))
-    radius = np.hypot(turned[:, 0] - 31.5, turned[:, 1] - 31.5)
-    np.testing.assert_allclose(radius, 11.5, atol=0.3)  # the spot circles the image's centre
-    assert np.ptp(turned[:, 1]) > 1
-    shifted = centroids(augment_batch(x, tf.constant([5, 6]), {**none, "shift": 0.1}))
-    moved = shifted - [20.0, 31.5]
-    assert np.abs(moved).max() <= 6.4 + 0.2 and np.abs(moved).max() > 1
-
-
 def test_class_weights():
     labels = np.array([0] * 9 + [1])
     assert class_weights(labels) == pytest.approx({0: 10 / 18, 1: 5.0})
@@ -162,6 +64,7 @@ def test_class_weights():
         class_weights(labels, "auto")
 
 
+@pytest.mark.slow
 def test_tiny_run_learns_and_its_maps_point_at_the_lesion():
     x, y, masks = blobs(320, seed=0)
     x_val, y_val, masks_val = blobs(128, seed=1)
@@ -184,6 +87,7 @@ def test_tiny_run_learns_and_its_maps_point_at_the_lesion():
     print(f"tiny run: val AUC {auc:.3f}, pointing game {hits.mean():.2f}, {result.seconds} s")
 
 
+@pytest.mark.slow
 def test_max_seconds_stops_after_the_epoch_that_crosses_it():
     x, y, _ = blobs(32)
     model = build_cam_cnn((64, 64, 1), filters=(4, 8), seed=0)
@@ -252,6 +156,7 @@ MIRRORED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_training_under_mirrored_strategy_on_two_cpu_devices():
     out = subprocess.run(
         [sys.executable, "-c", MIRRORED], capture_output=True, text=True, timeout=300
@@ -264,6 +169,7 @@ def test_training_under_mirrored_strategy_on_two_cpu_devices():
     assert max(result["val_auc"]) > 0.8
 
 
+@pytest.mark.slow
 def test_a_custom_loss_trains_like_the_built_in_one():
     x, y, _ = blobs(64, seed=3)
     weights = class_weights(y)
