@@ -54,6 +54,7 @@ def test_number_of_positives_is_exact(n, fraction):
     np.testing.assert_array_equal(masks.any(axis=(1, 2)), labels == 1)
 
 
+@pytest.mark.slow
 def test_label_order_is_random_but_seeded():
     _, a, _ = _data(400)
     _, b, _ = make_synthetic_cxr(400, size=64, seed=0)  # the order does not depend on size
@@ -253,6 +254,7 @@ def test_pleural_line_along_the_mask_border():
 # ---- the chest-tube shortcut
 
 
+@pytest.mark.slow
 def test_chest_tubes_follow_the_label():
     tubed, labels, masks = _data(200, 128, 21, 0.5, "chest_tube")
     plain, labels0, masks0 = _data(200, 128, 21)
