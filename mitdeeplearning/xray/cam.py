@@ -34,352 +34,22 @@ Zhou's and Selvaraju's maps of the raw logit.
 
 ## Which models
 
-The structure is found by walking the model's layers, for functional models (through the
-graph: any branching before the pooling is fine), `keras.Sequential` models, and subclassed
-models whose ``call`` applies their layers in the order `model.layers` lists them (the order
-they were assigned in ``__init__``), checked once against the model's own output. A subclassed
-model that does anything else must be rebuilt as a functional model. Images are channels-last.
+Functional, Sequential, and subclassed models that apply their layers in order, channels-last:
+`~mitdeeplearning.xray.cam_plans` finds in each the maps to weigh and the weights.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import weakref
-from collections.abc import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-_CONV = (
-    keras.layers.Conv2D,
-    keras.layers.SeparableConv2D,
-    keras.layers.DepthwiseConv2D,
-    keras.layers.Conv2DTranspose,
-)
-# Identity at inference, or a reshape of a (batch, k) vector: allowed between GAP and Dense.
-_VECTOR_PASS = (
-    keras.layers.Dropout,
-    keras.layers.AlphaDropout,
-    keras.layers.GaussianDropout,
-    keras.layers.GaussianNoise,
-    keras.layers.ActivityRegularization,
-    keras.layers.Identity,
-    keras.layers.Flatten,
-    keras.layers.Reshape,
-)
-# Pixel-wise layers that follow a convolution; Grad-CAM's default layer is the last of them.
-_PIXELWISE = (
-    keras.layers.BatchNormalization,
-    keras.layers.LayerNormalization,
-    keras.layers.GroupNormalization,
-    keras.layers.Activation,
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-    keras.layers.Dropout,
-    keras.layers.SpatialDropout2D,
-    keras.layers.GaussianNoise,
-    keras.layers.GaussianDropout,
-    keras.layers.Identity,
-)
+from .cam_plans import Plan, check_chain, plan_for
 
 
-@dataclasses.dataclass
-class _Plan:
-    """How to run one model for CAM or Grad-CAM; built once per model and layer, then cached.
-
-    `run(x)` gives ``(features (B, h, w, K), head input)``: for CAM the head input is None (the
-    logits come from the pooled features); for Grad-CAM it is what `logits` maps to the
-    logits, and `run` must be called under a `tf.GradientTape`.
-    """
-
-    run: Callable
-    logits: Callable | None
-    dense: keras.layers.Dense | None
-    input_shape: tuple | None
-    layer_name: str
-    chain: list | None = None  # a subclassed model read as a chain, until it is checked
-    checked: bool = True
-
-
-# Per-model plans, kept outside the models: an attribute set on a Keras model would be tracked
-# as part of it (the feature extractor's layers would be saved twice).
-_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _model_layers(model) -> tuple[str, list]:
-    """``("graph", layers)`` for a functional model, ``("chain", layers)`` otherwise."""
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a keras.Model, got {type(model).__name__}.")
-    if isinstance(model, keras.Sequential):
-        if not model.built:
-            raise ValueError(
-                f"Sequential model {model.name!r} has no weights yet: give it a keras.Input "
-                "or call it on a batch first."
-            )
-        return "chain", list(model.layers)
-    try:
-        inputs, outputs = model.inputs, model.outputs
-    except AttributeError:  # a subclassed model
-        inputs = outputs = None
-    if inputs:
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(
-                f"model {model.name!r} has {len(inputs)} inputs and {len(outputs)} outputs; "
-                "expected one image input and one output."
-            )
-        layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-        return "graph", layers
-    if not model.built:
-        raise ValueError(f"model {model.name!r} has no weights yet: call it on a batch first.")
-    return "chain", list(model.layers)
-
-
-def _has_conv(layer) -> bool:
-    """Whether `layer` is, or (as a nested model or layer) contains, a 2-D convolution."""
-    if isinstance(layer, _CONV):
-        return True
-    inner = layer._flatten_layers(include_self=False) if hasattr(layer, "_flatten_layers") else ()
-    return any(isinstance(sub, _CONV) for sub in inner)
-
-
-def _find_layer(layers: list, layer) -> int:
-    names = [item.name for item in layers]
-    if isinstance(layer, str):
-        if layer in names:
-            return names.index(layer)
-    else:
-        for i, item in enumerate(layers):
-            if item is layer:
-                return i
-    shown = ", ".join(repr(n) for n in names[-12:])
-    raise ValueError(
-        f"layer={getattr(layer, 'name', layer)!r} is not one of the model's top-level layers "
-        f"(the last ones are {shown})."
-    )
-
-
-def _feeds(layers: list, mode: str, source: int, target: int) -> bool:
-    """Whether layer `target` reads the output of layer `source`."""
-    if mode == "chain":
-        return target == source + 1
-    return layers[target].input is layers[source].output
-
-
-def _input_shape(model) -> tuple | None:
-    try:
-        return tuple(model.inputs[0].shape[1:])
-    except (AttributeError, TypeError, IndexError):
-        return None
-
-
-def _cam_plan(model, layer) -> _Plan:
-    mode, layers = _model_layers(model)
-    pools = [
-        i for i, item in enumerate(layers) if isinstance(item, keras.layers.GlobalAveragePooling2D)
-    ]
-    if layer is not None:
-        source = _find_layer(layers, layer)
-        pools = [i for i in pools if i > source and _feeds(layers, mode, source, i)]
-        if not pools:
-            raise ValueError(
-                f"layer {layers[source].name!r} does not feed a GlobalAveragePooling2D layer: "
-                "CAM weighs the maps that global average pooling averages (grad_cam takes any "
-                "convolution layer)."
-            )
-    if not pools:
-        raise ValueError(
-            f"class_activation_maps needs a model that ends convolution → "
-            f"GlobalAveragePooling2D → Dense; {model.name!r} has no GlobalAveragePooling2D "
-            "layer (use grad_cam for other models)."
-        )
-    g = pools[-1]
-    pool = layers[g]
-    if getattr(pool, "data_format", "channels_last") != "channels_last":
-        raise ValueError(
-            f"GlobalAveragePooling2D {pool.name!r} is channels_first; expected channels_last."
-        )
-    if not any(_has_conv(item) for item in layers[:g]):
-        raise ValueError(
-            f"expected a convolution layer (Conv2D, SeparableConv2D, ...) before the "
-            f"GlobalAveragePooling2D layer {pool.name!r} of {model.name!r}; found none, so "
-            "there are no feature maps to weigh."
-        )
-
-    dense, current = None, g
-    for j in range(g + 1, len(layers)):
-        if not _feeds(layers, mode, current, j):
-            continue
-        if isinstance(layers[j], keras.layers.Dense):
-            dense = layers[j]
-            break
-        if isinstance(layers[j], _VECTOR_PASS):
-            current = j
-            continue
-        if mode == "chain":
-            break
-    if dense is None:
-        raise ValueError(
-            f"expected a Dense layer reading the pooled features of {pool.name!r} (only "
-            f"Dropout, Flatten or Reshape between them) in {model.name!r}; found none."
-        )
-    channels = int(dense.kernel.shape[0])
-
-    if mode == "graph":
-        features = pool.input
-        if features.shape[-1] is not None and features.shape[-1] != channels:
-            raise ValueError(
-                f"the pooled features have {features.shape[-1]} channels but "
-                f"{dense.name!r} takes {channels}."
-            )
-        extractor = keras.Model(model.inputs[0], features)
-        return _Plan(
-            run=lambda x: (extractor(x, training=False), None),
-            logits=None,
-            dense=dense,
-            input_shape=_input_shape(model),
-            layer_name=layers[g - 1].name if layer is None else layers[source].name,
-        )
-    before = layers[:g]
-
-    def run(x):
-        for item in before:
-            x = item(x, training=False)
-        return x, None
-
-    return _Plan(
-        run=run,
-        logits=None,
-        dense=dense,
-        input_shape=_input_shape(model),
-        layer_name=before[-1].name,
-        chain=None if isinstance(model, keras.Sequential) else layers,
-        checked=isinstance(model, keras.Sequential),
-    )
-
-
-def _linear(activation) -> bool:
-    return activation is None or activation is keras.activations.linear
-
-
-def _logits_of(layers: list, mode: str, model) -> tuple[int | None, Callable]:
-    """Where the logits come from: ``(index of the layer whose input to read, how to map it)``,
-    or ``(None, identity)`` when the model's output already is the logits.
-
-    A final Dense with an activation is undone by reading its input and applying its kernel
-    and bias; a final Softmax layer, or Activation("softmax" or "sigmoid"), by reading its
-    input.
-    """
-    last = len(layers) - 1
-    if mode == "graph" and layers[last].output is not model.outputs[0]:
-        return None, lambda h: h
-    final = layers[last]
-    if isinstance(final, keras.layers.Dense) and not _linear(final.activation):
-
-        def affine(h):
-            h = keras.ops.matmul(h, final.kernel)
-            return h + final.bias if final.use_bias else h
-
-        return last, affine
-    squash = (keras.activations.softmax, keras.activations.sigmoid)
-    if isinstance(final, keras.layers.Softmax) or (
-        isinstance(final, keras.layers.Activation) and final.activation in squash
-    ):
-        return last, lambda h: h
-    return None, lambda h: h
-
-
-def _grad_plan(model, layer) -> _Plan:
-    mode, layers = _model_layers(model)
-    if layer is not None:
-        target = _find_layer(layers, layer)
-    else:
-        convs = [i for i, item in enumerate(layers) if _has_conv(item)]
-        if not convs:
-            raise ValueError(
-                f"grad_cam needs a convolution layer (Conv2D, SeparableConv2D, ...); "
-                f"{model.name!r} has none at its top level. Pass layer= a layer with 4-D output."
-            )
-        target = convs[-1]
-        for j in range(target + 1, len(layers)):
-            if isinstance(layers[j], _PIXELWISE) and _feeds(layers, mode, target, j):
-                target = j
-            elif mode == "chain" or _feeds(layers, mode, target, j):
-                break
-    head, to_logits = _logits_of(layers, mode, model)
-    if head is not None and head <= target:
-        head, to_logits = None, (lambda h: h)
-
-    if mode == "graph":
-        features = layers[target].output
-        if len(features.shape) != 4:
-            raise ValueError(
-                f"grad_cam needs feature maps of shape (batch, height, width, channels); layer "
-                f"{layers[target].name!r} outputs shape {tuple(features.shape)}."
-            )
-        source = model.outputs[0] if head is None else layers[head].input
-        extractor = keras.Model(model.inputs[0], [features, source])
-
-        def run(x):
-            return tuple(extractor(x, training=False))
-
-    else:
-        stop = len(layers) if head is None else head
-
-        def run(x):
-            maps = None
-            for i, item in enumerate(layers[:stop]):
-                x = item(x, training=False)
-                if i == target:
-                    maps = x
-            return maps, x
-
-    return _Plan(
-        run=run,
-        logits=to_logits,
-        dense=None,
-        input_shape=_input_shape(model),
-        layer_name=layers[target].name,
-        chain=layers if mode == "chain" and not isinstance(model, keras.Sequential) else None,
-        checked=not (mode == "chain" and not isinstance(model, keras.Sequential)),
-    )
-
-
-def _plan(model, kind: str, layer) -> _Plan:
-    key = (kind, getattr(layer, "name", layer))
-    plans = _PLANS.setdefault(model, {})
-    if key not in plans:
-        plans[key] = _cam_plan(model, layer) if kind == "cam" else _grad_plan(model, layer)
-    return plans[key]
-
-
-def _check_chain(model, plan: _Plan, x) -> None:
-    """A subclassed model is read as the chain of its layers: check once that the chain gives
-    the model's own output (possibly before a final softmax or sigmoid)."""
-    expected = model(x, training=False)
-    if isinstance(expected, list | tuple | dict):
-        raise ValueError(f"model {model.name!r} returns several outputs; expected one.")
-    expected = np.asarray(expected)
-    y = x
-    for item in plan.chain:
-        y = item(y, training=False)
-    y = np.asarray(y, dtype=np.float64)
-    squashed = np.asarray(keras.ops.softmax(y)) if y.shape[-1] > 1 else 1 / (1 + np.exp(-y))
-    for candidate in (y, squashed):
-        if candidate.shape == expected.shape and np.allclose(candidate, expected, 1e-4, 1e-5):
-            plan.checked = True
-            return
-    names = [item.name for item in plan.chain]
-    raise ValueError(
-        f"could not read the subclassed model {model.name!r} as the chain of its layers "
-        f"{names}: its call does something else (branches, reused layers or other operations). "
-        "Build it as a functional or Sequential model."
-    )
-
-
-def _check_images(images, plan: _Plan) -> np.ndarray:
+def _check_images(images, plan: Plan) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim == 3:
         raise ValueError(
@@ -461,7 +131,7 @@ def _upsample(maps, size):
 _CAM_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _cam_step(model, plan: _Plan, contrast: bool, shape: tuple):
+def _cam_step(model, plan: Plan, contrast: bool, shape: tuple):
     """One compiled step: features and logits in one forward pass, the class weights, the
     contraction over channels and the upsampling, so a CAM costs little more than a forward
     pass. ``which`` holds a class per image, or -1 for the predicted class. Traced once per
@@ -563,7 +233,7 @@ def class_activation_maps(
     (5, 64, 64)
     """
     _check_batch_size(batch_size)
-    plan = _plan(model, "cam", layer)
+    plan = plan_for(model, "cam", layer)
     images = _check_images(images, plan)
     classes = max(2, int(plan.dense.kernel.shape[1]))  # kernel (K, classes) or (K, 1)
     chosen = _check_class_index(class_index, len(images), classes)
@@ -574,7 +244,7 @@ def class_activation_maps(
     for start in range(0, len(images), batch_size):
         x = tf.constant(images[start : start + batch_size])
         if not plan.checked:
-            _check_chain(model, plan, x)
+            check_chain(model, plan, x)
         which = (
             np.full(len(x), -1, np.int32) if chosen is None else chosen[start : start + batch_size]
         )
@@ -640,7 +310,7 @@ def grad_cam(
         4-D, or the images, class_index or batch_size are malformed.
     """
     _check_batch_size(batch_size)
-    plan = _plan(model, "grad", layer)
+    plan = plan_for(model, "grad", layer)
     images = _check_images(images, plan)
     size = images.shape[1:3]
     maps_out = []
@@ -648,7 +318,7 @@ def grad_cam(
     for start in range(0, len(images), batch_size):
         x = tf.constant(images[start : start + batch_size])
         if not plan.checked:
-            _check_chain(model, plan, x)
+            check_chain(model, plan, x)
         with tf.GradientTape() as tape:
             tape.watch(x)  # records the pass even through frozen (non-trainable) layers
             features, head = plan.run(x)

@@ -333,22 +333,6 @@ def test_plot_cams_draws_a_grid_with_titles_and_outlines(model):
     matplotlib.pyplot.close("all")
 
 
-def test_the_cached_extractors_do_not_keep_a_model_alive():
-    import gc
-    import weakref
-
-    from mitdeeplearning.xray import cam as cam_module
-
-    model = build_cam_cnn((64, 64, 1), filters=(4, 8), seed=0)
-    class_activation_maps(model, IMAGES[:2])
-    grad_cam(model, IMAGES[:2])
-    assert len(cam_module._PLANS[model]) == 2  # one plan each, built once
-    alive = weakref.ref(model)
-    del model
-    gc.collect()
-    assert alive() is None
-
-
 def test_cam_is_traced_once_for_any_batch_size():
     from mitdeeplearning.xray import cam as cam_module
 
