@@ -106,6 +106,11 @@ def youden_threshold(y_true, y_score) -> float:
 
     Among the finite thresholds of `roc` (``y_score >= threshold`` is called positive); ties
     go to the highest threshold.
+
+    Examples
+    --------
+    >>> youden_threshold([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])   # J = 1/2 at 0.9 and at 0.4
+    0.9
     """
     fpr, tpr, thresholds, _ = roc(y_true, y_score)
     finite = np.isfinite(thresholds)

@@ -202,7 +202,17 @@ def _boxes_of_regions(hot: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 def iobb(cams, boxes, cam_threshold: float = 180 / 255) -> np.ndarray:
     """The best IoBB of each map: intersection over the detected box's area, of the boxes
-    around the map's hot regions with the ground-truth box. See `iobb_hits`."""
+    around the map's hot regions with the ground-truth box. See `iobb_hits`.
+
+    Takes `cams` ``(n, height, width)`` and `boxes` ``(n, 4)`` as `iobb_hits` does; returns a
+    float64 array of shape ``(n,)`` in [0, 1] (0 for a map without a hot region).
+
+    Examples
+    --------
+    >>> cams = np.zeros((1, 10, 10)); cams[0, 2:4, 2:6] = 1.0   # a detected box 4 wide, 2 high
+    >>> iobb(cams, [[4, 0, 6, 6]]).tolist()                      # covers half of it
+    [0.5]
+    """
     cams = _check_maps(cams)
     boxes = np.asarray(boxes, dtype=np.float64)
     if boxes.shape != (len(cams), 4):
