@@ -3,6 +3,17 @@ data), a GAP-CNN, ROC evaluation, and Class Activation Maps scored against groun
 
 Public names are imported lazily, so ``import mitdeeplearning.xray`` stays cheap and only the
 parts you use load TensorFlow, OpenCV or h5py.
+
+One module per idea, in the order the lab uses them:
+
+* data: `phantom` (synthetic radiographs with masks), `datasets` (`load_pneumothorax`, one
+  loader for every source), `h5` (the 2018 course's HDF5 format), `rle` (SIIM-ACR's mask
+  codec), and the converters of the real datasets to that format: `convert` (the shared
+  steps), `image_files` (reading PNG and DICOM), `nih` and `siim`;
+* the model: `layers` (its Keras layers and metric), `model` (`build_cam_cnn`), `augment` and
+  `training` (`train_cam_cnn`), `evaluation` (ROC);
+* the explanation: `cam_plans` (which layers to read), `cam` (CAM and Grad-CAM),
+  `localisation` (their scores against masks and boxes) and `plots`.
 """
 
 from __future__ import annotations
