@@ -11,15 +11,13 @@ lab's files, ``<prefix>_train.h5``, ``_val.h5`` and ``_test.h5`` in the format o
 
 1. Read the CSV into one `Item` per image: its id, its group (the patient; images of one group
    never go to two splits) and, where the CSV says it, its label.
-2. Find each item's image file under the download folder (`find_image_files`), searched
-   recursively; missing files are skipped with a warning.
+2. Find each item's image file under the download folder
+   (`~mitdeeplearning.xray.image_files.find_image_files`), searched recursively; missing files
+   are skipped with a warning.
 3. `write_splits`: assign whole groups to train, val and test at random (`split_groups`),
    shuffle each split, then read, resize and write the images a few at a time on a pool of
    threads. Files are written to temporary files first and renamed into place only once every
    split succeeded, so a failure leaves the previous files untouched.
-
-The module is a little over 500 lines because every shared step carries its own runnable
-example; its code is about 270 lines, the one pipeline above.
 
 ## Let's test-drive it
 
@@ -57,7 +55,6 @@ __all__ = [
     "Prepared",
     "check_arguments",
     "converted_path",
-    "find_image_files",
     "read_csv",
     "split_groups",
     "subsample",
@@ -113,7 +110,7 @@ class Item:
     image_id : str
         The CSV's name for it (NIH: the PNG's file name; SIIM: the ImageId).
     path : pathlib.Path
-        Its file, once found (`find_image_files`).
+        Its file, once found (`~mitdeeplearning.xray.image_files.find_image_files`).
     group : str
         Images of one group (patient) never go to two splits.
     label : int or None
@@ -258,52 +255,6 @@ def subsample(items: list[Item], limit: int | None, seed: int) -> list[Item]:
         return items
     keep = np.sort(np.random.default_rng([seed, 1]).choice(len(items), int(limit), replace=False))
     return [items[i] for i in keep]
-
-
-def find_image_files(
-    items: list[Item],
-    images_dir: Path,
-    names: Callable[[Item], Sequence[str]],
-    *,
-    suffixes: tuple[str, ...],
-    source: str,
-) -> list[Item]:
-    """The items whose image file is under `images_dir`, each with its `path` set.
-
-    Every file under `images_dir` (recursively) that ends with one of `suffixes` is indexed by
-    its name; an item's file is the first of ``names(item)`` found. Missing files are skipped
-    and their number logged as a warning.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> (folder / "deep").mkdir(); _ = (folder / "deep" / "a.png").write_bytes(b"")
-    >>> items = [Item("a", Path("a"), group="a"), Item("b", Path("b"), group="b")]
-    >>> found = find_image_files(items, folder, lambda item: [f"{item.image_id}.png"],
-    ...                          suffixes=(".png",), source="test")
-    >>> [(item.image_id, item.path.relative_to(folder).as_posix()) for item in found]
-    [('a', 'deep/a.png')]
-    """
-    files: dict[str, Path] = {}
-    for root, dirs, names_here in os.walk(images_dir):
-        dirs.sort()
-        for name in sorted(names_here):
-            if name.lower().endswith(suffixes):
-                files.setdefault(name, Path(root) / name)
-    found, missing = [], []
-    for item in items:
-        path = next((files[name] for name in names(item) if name in files), None)
-        if path is None:
-            missing.append(item.image_id)
-        else:
-            found.append(dataclasses.replace(item, path=path))
-    if missing:
-        log.warning(
-            "%s: %d of the %d selected images were not found under %s and were skipped, e.g. %s",
-            source, len(missing), len(items), images_dir, ", ".join(missing[:3]),
-        )  # fmt: skip
-    return found
 
 
 # ## Writing the splits ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Radiographs from image files, for the converters: PNG and DICOM read as float32 (H, W) in
-[0, 1], and images and masks resized to the converted size.
+"""Radiographs from image files, for the converters: the files found under a download folder,
+PNG and DICOM read as float32 (H, W) in [0, 1], and images and masks resized to the converted
+size.
 
 Every reader raises `Unreadable` for a file that exists but cannot be decoded, which the
 converters skip (and count) rather than stop.
@@ -14,11 +15,76 @@ True
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["Unreadable", "read_dicom", "read_image", "read_png", "resize_image", "resize_mask"]
+if TYPE_CHECKING:
+    from .convert import Item
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Unreadable",
+    "find_image_files",
+    "read_dicom",
+    "read_image",
+    "read_png",
+    "resize_image",
+    "resize_mask",
+]
+
+
+def find_image_files(
+    items: list[Item],
+    images_dir: Path,
+    names: Callable[[Item], Sequence[str]],
+    *,
+    suffixes: tuple[str, ...],
+    source: str,
+) -> list[Item]:
+    """The items whose image file is under `images_dir`, each with its `path` set.
+
+    Every file under `images_dir` (recursively) that ends with one of `suffixes` is indexed by
+    its name; an item's file is the first of ``names(item)`` found. Missing files are skipped
+    and their number logged as a warning.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / "deep").mkdir(); _ = (folder / "deep" / "a.png").write_bytes(b"")
+    >>> from mitdeeplearning.xray.convert import Item
+    >>> items = [Item("a", Path("a"), group="a"), Item("b", Path("b"), group="b")]
+    >>> found = find_image_files(items, folder, lambda item: [f"{item.image_id}.png"],
+    ...                          suffixes=(".png",), source="test")
+    >>> [(item.image_id, item.path.relative_to(folder).as_posix()) for item in found]
+    [('a', 'deep/a.png')]
+    """
+    files: dict[str, Path] = {}
+    for root, dirs, names_here in os.walk(images_dir):
+        dirs.sort()
+        for name in sorted(names_here):
+            if name.lower().endswith(suffixes):
+                files.setdefault(name, Path(root) / name)
+    found, missing = [], []
+    for item in items:
+        path = next((files[name] for name in names(item) if name in files), None)
+        if path is None:
+            missing.append(item.image_id)
+        else:
+            found.append(dataclasses.replace(item, path=path))
+    if missing:
+        log.warning(
+            "%s: %d of the %d selected images were not found under %s and were skipped, e.g. %s",
+            source, len(missing), len(items), images_dir, ", ".join(missing[:3]),
+        )  # fmt: skip
+    return found
 
 
 class Unreadable(Exception):

@@ -22,13 +22,12 @@ from .convert import (
     Item,
     Prepared,
     check_arguments,
-    find_image_files,
     read_csv,
     subsample,
     write_splits,
 )
 from .h5 import to_uint8
-from .image_files import read_image, resize_image, resize_mask
+from .image_files import find_image_files, read_image, resize_image, resize_mask
 from .rle import rle_decode
 
 __all__ = ["SIIM_COLUMNS", "convert_siim"]

@@ -21,13 +21,7 @@ import pytest
 from mitdeeplearning import _lazy, cli, data, xray
 from mitdeeplearning.xray import datasets
 from mitdeeplearning.xray import nih as nih_module
-from mitdeeplearning.xray.convert import (
-    Item,
-    converted_path,
-    find_image_files,
-    split_groups,
-    subsample,
-)
+from mitdeeplearning.xray.convert import Item, converted_path, split_groups, subsample
 from mitdeeplearning.xray.datasets import load_pneumothorax
 from mitdeeplearning.xray.h5 import load_h5
 from mitdeeplearning.xray.nih import NIH_BOX_COLUMNS, NIH_COLUMNS, convert_nih
@@ -65,21 +59,6 @@ def test_subsample_is_seeded_and_keeps_the_order():
     assert subsample(items, None, seed=0) is items and subsample(items, 50, seed=0) is items
     with pytest.raises(ValueError, match="limit=0"):
         subsample(items, 0, seed=0)
-
-
-def test_find_image_files_searches_recursively_and_warns_about_missing(tmp_path, caplog):
-    (tmp_path / "a" / "b").mkdir(parents=True)
-    (tmp_path / "a" / "b" / "x.dcm").write_bytes(b"")
-    (tmp_path / "y.png").write_bytes(b"")
-    (tmp_path / "z.txt").write_bytes(b"")
-    items = [Item(name, Path(name), group=name) for name in ("x", "y", "z")]
-    with caplog.at_level(logging.WARNING):
-        found = find_image_files(
-            items, tmp_path, lambda item: [f"{item.image_id}.png", f"{item.image_id}.dcm"],
-            suffixes=(".png", ".dcm"), source="test",
-        )  # fmt: skip
-    assert [(item.image_id, item.path.name) for item in found] == [("x", "x.dcm"), ("y", "y.png")]
-    assert "1 of the 3 selected images were not found" in caplog.text and "z" in caplog.text
 
 
 def test_the_old_converter_names_still_work_and_warn_once(monkeypatch):

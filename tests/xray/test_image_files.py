@@ -1,17 +1,21 @@
-"""mitdeeplearning.xray.image_files: radiographs read from PNG and DICOM files as float32 in
-[0, 1], and images and masks resized for the converters."""
+"""mitdeeplearning.xray.image_files: image files found under a folder, radiographs read from
+PNG and DICOM files as float32 in [0, 1], and images and masks resized for the converters."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import types
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from mitdeeplearning.xray.convert import Item
 from mitdeeplearning.xray.image_files import (
     Unreadable,
+    find_image_files,
     read_dicom,
     read_image,
     read_png,
@@ -68,3 +72,18 @@ def test_resize_averages_images_and_keeps_masks_that_cover_half_a_pixel():
     tiny[7, 7] = True  # a sixteenth of a pixel: kept, so the image stays positive
     assert resize_mask(tiny, 2).tolist() == [[False, False], [False, True]]
     assert resize_mask(np.zeros((8, 8), bool), 2).sum() == 0
+
+
+def test_find_image_files_searches_recursively_and_warns_about_missing(tmp_path, caplog):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "x.dcm").write_bytes(b"")
+    (tmp_path / "y.png").write_bytes(b"")
+    (tmp_path / "z.txt").write_bytes(b"")
+    items = [Item(name, Path(name), group=name) for name in ("x", "y", "z")]
+    with caplog.at_level(logging.WARNING):
+        found = find_image_files(
+            items, tmp_path, lambda item: [f"{item.image_id}.png", f"{item.image_id}.dcm"],
+            suffixes=(".png", ".dcm"), source="test",
+        )  # fmt: skip
+    assert [(item.image_id, item.path.name) for item in found] == [("x", "x.dcm"), ("y", "y.png")]
+    assert "1 of the 3 selected images were not found" in caplog.text and "z" in caplog.text
