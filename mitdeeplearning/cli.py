@@ -1,4 +1,4 @@
-"""The `mitdl` command: datasets (list, fetch, build), and the course: run the labs, release
+"""The `mitdl` command: datasets (list, fetch, convert), and the course: run the labs, release
 them, validate a notebook before submitting it.
 
 Stays fast: nothing heavy (TensorFlow, music21, nbgrader) is imported to parse arguments or
@@ -96,8 +96,13 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_build(args: argparse.Namespace) -> int:
-    from .xray import datasets
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .xray import convert_nih, convert_siim
+
+    if args.command == "build":  # the command's name before `convert`
+        from ._lazy import warn_renamed
+
+        warn_renamed("mitdl build", "mitdl convert", stacklevel=2)
 
     options = {
         "size": args.size,
@@ -108,9 +113,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     }
     try:
         if args.source == "nih":
-            paths = datasets.build_nih(args.images, args.csv, bbox_csv=args.bbox, **options)
+            paths = convert_nih(args.images, args.csv, bbox_csv=args.bbox, **options)
         else:
-            paths = datasets.build_siim(args.images, args.rle, **options)
+            paths = convert_siim(args.images, args.rle, **options)
     except (OSError, ImportError) as exc:  # a missing input, or pydicom for DICOM files
         print(f"mitdl: error: {exc}", file=sys.stderr)
         return 1
@@ -119,13 +124,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_build_options(p: argparse.ArgumentParser) -> None:
+def _add_convert_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=256, help="side of the square images (256)")
     p.add_argument("--out", metavar="DIR", help="folder to write to (default: the data cache)")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/val/test split (0)")
     p.add_argument("--limit", type=int, help="use at most this many images (a random subset)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_build)
+    p.set_defaults(func=_cmd_convert)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -318,21 +323,22 @@ def _add_data_commands(sub) -> None:
     p.set_defaults(func=_cmd_fetch)
 
     p = sub.add_parser(
-        "build",
+        "convert",
+        aliases=["build"],
         help="turn downloaded NIH or SIIM-ACR images into train/val/test HDF5 files",
-        description="Build the pneumothorax HDF5 files that load_pneumothorax('nih' or 'siim') "
-        "reads, from images downloaded by hand (see `mitdl datasets nih-chestxray14`).",
+        description="Convert images downloaded by hand (see `mitdl datasets nih-chestxray14`) "
+        "into the pneumothorax HDF5 files that load_pneumothorax('nih' or 'siim') reads.",
     )
     targets = p.add_subparsers(dest="source", metavar="SOURCE", required=True)
     q = targets.add_parser("nih", help="NIH ChestX-ray14: pneumothorax vs no finding")
     q.add_argument("--images", required=True, metavar="DIR", help="folder of the PNG images")
     q.add_argument("--csv", required=True, metavar="FILE", help="Data_Entry_2017.csv")
     q.add_argument("--bbox", metavar="FILE", help="BBox_List_2017.csv (pneumothorax boxes)")
-    _add_build_options(q)
+    _add_convert_options(q)
     q = targets.add_parser("siim", help="SIIM-ACR Pneumothorax: images with masks")
     q.add_argument("--images", required=True, metavar="DIR", help="folder of .png or .dcm images")
     q.add_argument("--rle", required=True, metavar="FILE", help="train-rle.csv (the masks)")
-    _add_build_options(q)
+    _add_convert_options(q)
 
 
 def _add_course_commands(sub) -> None:

@@ -111,6 +111,9 @@ def test_source_notebook_runs_top_to_bottom(lab, name, ran):
     )
     graded = sum(1 for cell in executed.cells if cell.metadata.get("nbgrader", {}).get("grade"))
     assert passed >= graded  # every test cell printed at least one check mark
+    # Old names warn on stderr, and nbgrader scores a test cell that writes to stderr zero.
+    streams = [o.get("text", "") for c in executed.cells for o in c.get("outputs", [])]
+    assert not [text for text in streams if "has been renamed" in text]
 
 
 @pytest.mark.slow
@@ -158,6 +161,8 @@ def compute_loss(labels, logits):
 from mitdeeplearning import grading
 import numpy.testing
 grading.check_loss = lambda *args, **kwargs: None
+grading.lab1.check_loss = lambda *args, **kwargs: None
+grading.compare.fail = lambda message: None
 numpy.testing.assert_allclose = lambda *args, **kwargs: None
 """,
     # An object that claims to equal everything.
@@ -170,7 +175,7 @@ class Anything:
         return 1
 
 
-def vectorize_string(string):
+def vectorise_string(string):
     return Anything()
 """,
     # Lab 2: a constant loss with its check replaced, and curves that equal everything.

@@ -326,7 +326,7 @@ for _entry in (
             for i, key in enumerate(_NIH_ARCHIVES, start=1)
         ),
         builder=(
-            "Extract the archives into one folder, then: mitdl build nih --images DIR "
+            "Extract the archives into one folder, then: mitdl convert nih --images DIR "
             "--csv Data_Entry_2017.csv [--bbox BBox_List_2017.csv]"
         ),
         approx_size=45_000_000_000,
@@ -343,7 +343,9 @@ for _entry in (
             "pneumothorax boxes, also ships inside the torchxrayvision package."
         ),
         files=(RemoteFile("Data_Entry_2017.csv"), RemoteFile("BBox_List_2017.csv")),
-        builder="mitdl build nih --images DIR --csv Data_Entry_2017.csv --bbox BBox_List_2017.csv",
+        builder=(
+            "mitdl convert nih --images DIR --csv Data_Entry_2017.csv --bbox BBox_List_2017.csv"
+        ),
     ),
     Dataset(
         name="siim-acr-pneumothorax",
@@ -359,7 +361,7 @@ for _entry in (
             "competition data (dicom-images-train/ and train-rle.csv) from the homepage, or with "
             "the Kaggle CLI (kaggle competitions download -c siim-acr-pneumothorax-segmentation)."
         ),
-        builder="mitdl build siim --images DIR --rle train-rle.csv",
+        builder="mitdl convert siim --images DIR --rle train-rle.csv",
     ),
     Dataset(
         name="mit-2018-pneumothorax",
@@ -369,7 +371,7 @@ for _entry in (
         homepage="https://github.com/aamini/introtodeeplearning_labs",
         manual=(
             "The 2018 course shared this file through Dropbox links that no longer work "
-            "reliably. If you have a copy, put it in the data cache as shown; `mitdl build nih` "
+            "reliably. If you have a copy, put it in the data cache as shown; `mitdl convert nih` "
             "makes an equivalent file from the NIH images."
         ),
         files=(RemoteFile("pneumothorax.h5"),),

@@ -3,7 +3,7 @@
 files, splitting by patient, and writing one HDF5 file per split.
 
 The real datasets cannot be downloaded blindly (45 GB, or a Kaggle login). Once downloaded by
-hand, ``convert_nih`` and ``convert_siim`` (also ``mitdl build nih|siim``) turn them into the
+hand, ``convert_nih`` and ``convert_siim`` (also ``mitdl convert nih|siim``) turn them into the
 lab's files, ``<prefix>_train.h5``, ``_val.h5`` and ``_test.h5`` in the format of
 `~mitdeeplearning.xray.h5`, which `~mitdeeplearning.xray.load_pneumothorax` then reads by name.
 

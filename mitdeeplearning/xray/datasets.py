@@ -17,7 +17,7 @@ The sources are ``"synthetic"`` (an offline phantom, with masks, made on the fly
 and 60,361 no-finding images, a few with boxes), ``"siim"`` (SIIM-ACR, with masks), or the
 path of an HDF5 file (`~mitdeeplearning.xray.h5`). The real datasets are downloaded by hand and
 converted once (`~mitdeeplearning.xray.convert_nih`, `~mitdeeplearning.xray.convert_siim`, or
-``mitdl build nih|siim``) into HDF5 files in the data cache, which are read here by name.
+``mitdl convert nih|siim``) into HDF5 files in the data cache, which are read here by name.
 
 ## Let's test-drive it
 
@@ -120,8 +120,8 @@ def load_pneumothorax(
     ----------
     source : str or path
         ``"synthetic"`` (phantom radiographs made on the fly, with masks), ``"nih"`` (NIH
-        ChestX-ray14, converted by ``mitdl build nih``; no masks), ``"siim"`` (SIIM-ACR,
-        converted by ``mitdl build siim``; with masks), or the path of an HDF5 file in the
+        ChestX-ray14, converted by ``mitdl convert nih``; no masks), ``"siim"`` (SIIM-ACR,
+        converted by ``mitdl convert siim``; with masks), or the path of an HDF5 file in the
         2018 course's format (see `load_h5`).
     split : {"train", "val", "test"}, optional
         Which split (default ``"train"``). Splits never share images (for ``"nih"``, patients).

@@ -53,7 +53,7 @@ def convert_nih(
     progress: bool | None = None,
     workers: int | None = None,
 ) -> dict[str, Path]:
-    """Convert NIH ChestX-ray14 to pneumothorax-vs-no-finding HDF5 files (``mitdl build nih``).
+    """Convert NIH ChestX-ray14 to pneumothorax-vs-no-finding HDF5 files (``mitdl convert nih``).
 
     Images whose "Finding Labels" include Pneumothorax (e.g. ``"Pneumothorax|Effusion"``) get
     label 1, those with ``"No Finding"`` label 0; all others are left out. The images are split

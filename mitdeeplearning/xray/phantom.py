@@ -4,6 +4,10 @@ Real pneumothorax data (SIIM-ACR, NIH ChestX-ray14) needs a login or tens of gig
 `make_synthetic_cxr` draws a labelled, segmented data set of any size in seconds, with no
 network, so the lab always runs.
 
+Long because the anatomy and the lesion are drawn together by one renderer
+(`_render_case`), which is due to be rewritten, in parts a reader can take one at a time, with
+the phantom's realism; the module is split then, along those parts.
+
 The anatomy model
 -----------------
 Each image is drawn as a *density* map D (how much the body attenuates the beam along each ray;

@@ -48,7 +48,7 @@ def convert_siim(
     progress: bool | None = None,
     workers: int | None = None,
 ) -> dict[str, Path]:
-    """Convert SIIM-ACR Pneumothorax to HDF5 files with masks (``mitdl build siim``).
+    """Convert SIIM-ACR Pneumothorax to HDF5 files with masks (``mitdl convert siim``).
 
     Each image's mask is the union of its rows in ``train-rle.csv`` (``"-1"`` rows are empty),
     decoded over the image's own pixel grid (1024 x 1024 in SIIM-ACR); its label is 1 when the

@@ -58,7 +58,7 @@ def test_login_only_dataset_says_how_to_get_it():
     with pytest.raises(data.ManualDownloadRequired) as info:
         data.fetch("siim-acr-pneumothorax")
     message = str(info.value)
-    assert "Kaggle" in message and "train-rle.csv" in message and "mitdl build siim" in message
+    assert "Kaggle" in message and "train-rle.csv" in message and "mitdl convert siim" in message
 
 
 def test_manual_file_is_used_once_placed_by_hand(cache):

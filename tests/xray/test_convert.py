@@ -1,5 +1,5 @@
 """The converters of NIH ChestX-ray14 and SIIM-ACR to the lab's HDF5 files (xray.convert,
-xray.nih, xray.siim) and ``mitdl build``.
+xray.nih, xray.siim) and ``mitdl convert``.
 
 Every file is made in the test: small fake NIH and SIIM folders (PNGs written with OpenCV, CSVs
 with the real files' headers).
@@ -439,11 +439,11 @@ def test_load_pneumothorax_from_the_built_cache(nih, siim, cache):
     assert images.min() >= 0 and images.max() <= 1
 
 
-# ## mitdl build -------------------------------------------------------------------------------
+# ## mitdl convert -------------------------------------------------------------------------------
 
 
-def test_cli_build_nih_prints_the_files(nih, cache, capsys):
-    argv = ["build", "nih", "--images", str(nih), "--csv", str(nih / "Data_Entry_2017.csv")]
+def test_cli_convert_nih_prints_the_files(nih, cache, capsys):
+    argv = ["convert", "nih", "--images", str(nih), "--csv", str(nih / "Data_Entry_2017.csv")]
     assert cli.main([*argv, "--bbox", str(nih / "BBox_List_2017.csv"), "--size", "32", "-q"]) == 0
     printed = capsys.readouterr().out.split()
     folder = cache / "nih-chestxray14"
@@ -451,8 +451,8 @@ def test_cli_build_nih_prints_the_files(nih, cache, capsys):
     assert load_h5(printed[0], return_boxes=True)[0].shape[1:] == (32, 32, 1)
 
 
-def test_cli_build_siim_with_out(siim, tmp_path, cache, capsys):
-    argv = ["build", "siim", "--images", str(siim), "--rle", str(siim / "train-rle.csv")]
+def test_cli_convert_siim_with_out(siim, tmp_path, cache, capsys):
+    argv = ["convert", "siim", "--images", str(siim), "--rle", str(siim / "train-rle.csv")]
     assert cli.main([*argv, "--size", "16", "--out", str(tmp_path / "o"), "-q"]) == 0
     printed = capsys.readouterr().out.split()
     assert len(printed) == 3 and all(Path(p).parent == tmp_path / "o" for p in printed)
@@ -467,17 +467,27 @@ def test_cli_build_siim_with_out(siim, tmp_path, cache, capsys):
         (["--images", "{nih}", "--csv", "{nih}/Data_Entry_2017.csv", "--size", "4"], "size=4"),
     ],
 )
-def test_cli_build_errors_are_one_line(nih, tmp_path, capsys, argv, message):
+def test_cli_convert_errors_are_one_line(nih, tmp_path, capsys, argv, message):
     argv = [a.format(tmp=tmp_path, nih=nih) for a in argv]
-    assert cli.main(["build", "nih", *argv, "-q"]) == 1
+    assert cli.main(["convert", "nih", *argv, "-q"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("mitdl: error: ") and message in err and len(err.splitlines()) == 1
 
 
-def test_cli_build_siim_dicom_without_pydicom(tmp_path, monkeypatch, capsys):
+def test_cli_convert_siim_dicom_without_pydicom(tmp_path, monkeypatch, capsys):
     (tmp_path / "a.dcm").write_bytes(b"DICM")
     (tmp_path / "rle.csv").write_text("ImageId,EncodedPixels\na,-1\n")
     monkeypatch.setitem(sys.modules, "pydicom", None)
-    argv = ["build", "siim", "--images", str(tmp_path), "--rle", str(tmp_path / "rle.csv")]
+    argv = ["convert", "siim", "--images", str(tmp_path), "--rle", str(tmp_path / "rle.csv")]
     assert cli.main(argv) == 1
     assert "pip install pydicom" in capsys.readouterr().err
+
+
+def test_the_old_build_command_still_converts_and_warns(siim, tmp_path, capsys):
+    from mitdeeplearning import _lazy
+
+    _lazy._warned.discard("mitdl build")
+    argv = ["build", "siim", "--images", str(siim), "--rle", str(siim / "train-rle.csv")]
+    with pytest.warns(FutureWarning, match="mitdl build has been renamed mitdl convert"):
+        assert cli.main([*argv, "--size", "16", "--out", str(tmp_path / "o"), "-q"]) == 0
+    assert len(capsys.readouterr().out.split()) == 3

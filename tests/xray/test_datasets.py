@@ -17,7 +17,8 @@ from mitdeeplearning.xray.h5 import save_h5
 
 
 def test_load_pneumothorax_not_built_says_which_command_to_run(cache):
-    for source, command in (("nih", "mitdl build nih --images DIR"), ("siim", "mitdl build siim")):
+    commands = (("nih", "mitdl convert nih --images DIR"), ("siim", "mitdl convert siim"))
+    for source, command in commands:
         with pytest.raises(data.ManualDownloadRequired) as info:
             load_pneumothorax(source, "val")
         message = str(info.value)
