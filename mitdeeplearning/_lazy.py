@@ -74,6 +74,42 @@ def lazy_exports(
     return __getattr__, __dir__
 
 
+def moved_names(
+    module: str, moved: Mapping[str, str], namespace: dict, *, warn: bool = True
+) -> Callable[[str], object]:
+    """A module-level ``__getattr__`` for names that were renamed or moved out of `module`.
+
+    Parameters
+    ----------
+    module : str
+        The module's ``__name__``.
+    moved : mapping
+        Old name → ``"package.module:new_name"`` where it lives now, or ``"new_name"`` when it
+        was only renamed in place (looked up in `namespace`).
+    namespace : dict
+        The module's ``globals()``.
+    warn : bool
+        Warn once per old name (a `FutureWarning` naming the new place).
+
+    >>> getattr_ = moved_names("pkg.old", {"sqrt": "math:sqrt", "two": "TWO"}, {"TWO": 2})
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     getattr_("sqrt")(9.0), getattr_("two")
+    (3.0, 2)
+    """
+
+    def __getattr__(name: str) -> object:
+        if name not in moved:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        where, _, new = moved[name].rpartition(":")
+        if warn:
+            warn_renamed(f"{module}.{name}", f"{where or module}.{new}")
+        return getattr(importlib.import_module(where), new) if where else namespace[new]
+
+    return __getattr__
+
+
 def renamed_keywords(**old_to_new: str) -> Callable[[Callable], Callable]:
     """Decorator: keyword arguments renamed from `old` to `new` keep working, warning once.
 

@@ -38,7 +38,7 @@ The package has one module per idea, and every public name is available from her
 
 from __future__ import annotations
 
-from .._lazy import warn_renamed
+from .._lazy import moved_names
 from .archives import extract
 from .cache import cache_root, dataset_status, default_cache_dir, sha256_file
 from .download import fetch, progress_enabled
@@ -75,13 +75,8 @@ __all__ = [
     "sha256_file",
 ]
 
-#: Helpers that other packages reached under a private name before they were made public.
-_RENAMED = {"_cache_root": "cache_root", "_progress_enabled": "progress_enabled"}
-
-
-def __getattr__(name: str):
-    """The old private names of `cache_root` and `progress_enabled` still work, warning once."""
-    if name in _RENAMED:
-        warn_renamed(f"data.{name}", f"data.{_RENAMED[name]}")
-        return globals()[_RENAMED[name]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Helpers that other packages reached under a private name before they were made public: the
+#: old names still work, warning once.
+__getattr__ = moved_names(
+    __name__, {"_cache_root": "cache_root", "_progress_enabled": "progress_enabled"}, globals()
+)

@@ -38,7 +38,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .._lazy import warn_renamed
+from .._lazy import moved_names
 from ..report import FAST_VARIABLE
 from .course import CourseError, course_dir, lab_list, read_grades, run_nbgrader, scratch_course
 from .submission import prepare_submission, read_releases
@@ -415,8 +415,5 @@ def _write_reports(out: Path, lab: str, results: dict, releases: dict) -> None:
     _write_atomic(out / "summary.md", "\n".join(lines) + "\n")
 
 
-def __getattr__(name: str):
-    if name == "autograde_course":  # the name before there was one autograde path
-        warn_renamed("autograde_course", "autograde")
-        return autograde
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: `autograde`'s name before there was one autograding path still works, warning once.
+__getattr__ = moved_names(__name__, {"autograde_course": "autograde"}, globals())

@@ -38,7 +38,6 @@ counted.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 import os
 import re
@@ -47,7 +46,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from .._lazy import warn_renamed
+from .._lazy import moved_names
 
 log = logging.getLogger(__name__)
 
@@ -330,14 +329,13 @@ def _format_counts(counts: Counter[str]) -> str:
     return ", ".join(f"{reason}: {n}" for reason, n in counts.most_common())
 
 
-#: Names that moved to `mitdeeplearning.music.tune_check` when the checker got its own module.
-_MOVED_TO_TUNE_CHECK = ("MAX_TUNE_CHARS", "TuneCheck", "check_tune", "corrupt_tune")
-
-
-def __getattr__(name: str):
-    """The tune checker's names, still importable from here with a warning (they moved)."""
-    if name in _MOVED_TO_TUNE_CHECK:
-        new_module = "mitdeeplearning.music.tune_check"
-        warn_renamed(f"{__name__}.{name}", f"{new_module}.{name}")
-        return getattr(importlib.import_module(new_module), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The tune checker's names moved to `mitdeeplearning.music.tune_check` when it got its own
+#: module; they are still importable from here, warning once.
+__getattr__ = moved_names(
+    __name__,
+    {
+        name: f"mitdeeplearning.music.tune_check:{name}"
+        for name in ("MAX_TUNE_CHARS", "TuneCheck", "check_tune", "corrupt_tune")
+    },
+    globals(),
+)

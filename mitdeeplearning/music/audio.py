@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._lazy import warn_renamed
+from .._lazy import moved_names
 from .midi import atomic_output, is_whole_number, read_midi
 
 if TYPE_CHECKING:  # heavy modules are imported inside the functions, to keep imports cheap
@@ -454,12 +454,7 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     return (samples.reshape(-1, channels).T if channels > 1 else samples), rate
 
 
-def __getattr__(name: str):
-    """``plot_piano_roll`` is still importable from here, with a warning (it moved)."""
-    if name == "plot_piano_roll":
-        from .piano_roll import plot_piano_roll
-
-        new_module = "mitdeeplearning.music.piano_roll"
-        warn_renamed(f"{__name__}.plot_piano_roll", f"{new_module}.plot_piano_roll")
-        return plot_piano_roll
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: ``plot_piano_roll`` moved to its own module; it is still importable from here, warning once.
+__getattr__ = moved_names(
+    __name__, {"plot_piano_roll": "mitdeeplearning.music.piano_roll:plot_piano_roll"}, globals()
+)

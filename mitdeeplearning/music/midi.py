@@ -51,7 +51,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._lazy import warn_renamed
+from .._lazy import moved_names
 
 if TYPE_CHECKING:  # pretty_midi is imported inside the functions, to keep imports cheap
     import pretty_midi
@@ -474,13 +474,7 @@ def _runs_to_tokens(
     return [(pitch, float(min(steps, max_steps) * grid)) for pitch, steps in capped]
 
 
-#: The old names of `midi_to_notes` and `notes_to_midi`.
-_RENAMED = {"encode_midi": "midi_to_notes", "decode_notes": "notes_to_midi"}
-
-
-def __getattr__(name: str):
-    """``encode_midi`` and ``decode_notes`` still work, with a warning, under their old names."""
-    if name in _RENAMED:
-        warn_renamed(f"{__name__}.{name}", f"{__name__}.{_RENAMED[name]}")
-        return globals()[_RENAMED[name]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The old names of `midi_to_notes` and `notes_to_midi` still work, warning once.
+__getattr__ = moved_names(
+    __name__, {"encode_midi": "midi_to_notes", "decode_notes": "notes_to_midi"}, globals()
+)

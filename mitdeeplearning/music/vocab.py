@@ -7,7 +7,6 @@ vocabulary does the same for any hashable tokens, such as the ``(pitch, duration
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from collections import Counter
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._lazy import warn_renamed
+from .._lazy import moved_names
 
 __all__ = ["TUNE_SEPARATOR", "Vocab"]
 
@@ -238,25 +237,23 @@ class Vocab:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 
-#: Names that moved to `mitdeeplearning.music.batches` when batching got its own module.
-_MOVED_TO_BATCHES = (
-    "eval_windows",
-    "get_batch",
-    "join_tunes",
-    "make_dataset",
-    "split_tunes",
-    "stream_batches",
+#: Old spellings that still work, warning once: ``CharVocab`` (now `Vocab`) and the batching
+#: functions, which moved to `mitdeeplearning.music.batches` when batching got its own module.
+__getattr__ = moved_names(
+    __name__,
+    {
+        "CharVocab": "Vocab",
+        **{
+            name: f"mitdeeplearning.music.batches:{name}"
+            for name in (
+                "eval_windows",
+                "get_batch",
+                "join_tunes",
+                "make_dataset",
+                "split_tunes",
+                "stream_batches",
+            )
+        },
+    },
+    globals(),
 )
-
-
-def __getattr__(name: str):
-    """Old spellings that still work, with a warning: ``CharVocab`` (now `Vocab`) and the
-    batching functions (now in `mitdeeplearning.music.batches`)."""
-    if name == "CharVocab":
-        warn_renamed(f"{__name__}.CharVocab", f"{__name__}.Vocab")
-        return Vocab
-    if name in _MOVED_TO_BATCHES:
-        new_module = "mitdeeplearning.music.batches"
-        warn_renamed(f"{__name__}.{name}", f"{new_module}.{name}")
-        return getattr(importlib.import_module(new_module), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

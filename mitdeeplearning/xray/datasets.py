@@ -28,7 +28,6 @@ converted once (`~mitdeeplearning.xray.convert_nih`, `~mitdeeplearning.xray.conv
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .. import data
-from .._lazy import renamed_keywords, warn_renamed
+from .._lazy import moved_names, renamed_keywords
 from .convert import CONVERTED_FILES, SPLITS, converted_path
 from .h5 import load_h5
 
@@ -49,22 +48,18 @@ SOURCES = ("synthetic", "nih", "siim")
 SYNTHETIC_SIZES = {"train": 1000, "val": 200, "test": 400}
 
 #: Public names that lived in this module before the HDF5 format, the RLE codec and the
-#: converters moved out: old name → (module now, name now). They still work and warn once.
-_MOVED = {
-    "build_nih": ("nih", "convert_nih"),
-    "build_siim": ("siim", "convert_siim"),
-    "save_h5": ("h5", "save_h5"),
-    "rle_encode": ("rle", "rle_encode"),
-    "rle_decode": ("rle", "rle_decode"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, new = _MOVED[name]
-    warn_renamed(f"mitdeeplearning.xray.datasets.{name}", f"mitdeeplearning.xray.{new}")
-    return getattr(importlib.import_module(f"{__package__}.{module}"), new)
+#: converters moved out: they still work and warn once.
+__getattr__ = moved_names(
+    __name__,
+    {
+        "build_nih": "mitdeeplearning.xray.nih:convert_nih",
+        "build_siim": "mitdeeplearning.xray.siim:convert_siim",
+        "save_h5": "mitdeeplearning.xray.h5:save_h5",
+        "rle_encode": "mitdeeplearning.xray.rle:rle_encode",
+        "rle_decode": "mitdeeplearning.xray.rle:rle_decode",
+    },
+    globals(),
+)
 
 
 def _not_converted(source: str, path: Path) -> data.ManualDownloadRequired:

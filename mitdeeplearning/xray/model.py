@@ -12,38 +12,32 @@ pixel give a Class Activation Map (Zhou et al., 2016): see `~mitdeeplearning.xra
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
-from typing import Any
 
 import keras
 import numpy as np
 
-from .._lazy import warn_renamed
+from .._lazy import moved_names
 from .layers import PerImageStandardisation, ReflectPadding2D
 
 __all__ = ["build_cam_cnn"]
 
 #: Names that lived in this module before the layers, the augmentation and the training moved
-#: out: old name → (module now, name now). They still work and warn once.
-_MOVED = {
-    "PerImageStandardization": ("layers", "PerImageStandardisation"),
-    "PositiveClassAUC": ("layers", "PositiveClassAUC"),
-    "AUGMENT": ("augment", "AUGMENT"),
-    "augment_batch": ("augment", "augment_batch"),
-    "make_training_dataset": ("augment", "make_training_dataset"),
-    "TrainResult": ("training", "TrainResult"),
-    "class_weights": ("training", "class_weights"),
-    "train_cam_cnn": ("training", "train_cam_cnn"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, new = _MOVED[name]
-    warn_renamed(f"mitdeeplearning.xray.model.{name}", f"mitdeeplearning.xray.{module}.{new}")
-    return getattr(importlib.import_module(f"{__package__}.{module}"), new)
+#: out: they still work and warn once.
+__getattr__ = moved_names(
+    __name__,
+    {
+        "PerImageStandardization": "mitdeeplearning.xray.layers:PerImageStandardisation",
+        "PositiveClassAUC": "mitdeeplearning.xray.layers:PositiveClassAUC",
+        "AUGMENT": "mitdeeplearning.xray.augment:AUGMENT",
+        "augment_batch": "mitdeeplearning.xray.augment:augment_batch",
+        "make_training_dataset": "mitdeeplearning.xray.augment:make_training_dataset",
+        "TrainResult": "mitdeeplearning.xray.training:TrainResult",
+        "class_weights": "mitdeeplearning.xray.training:class_weights",
+        "train_cam_cnn": "mitdeeplearning.xray.training:train_cam_cnn",
+    },
+    globals(),
+)
 
 
 def build_cam_cnn(

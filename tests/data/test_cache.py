@@ -57,5 +57,6 @@ def test_malformed_digest_record_is_ignored(tmp_path):
 
 def test_old_private_name_of_cache_root_still_works_and_warns(monkeypatch, tmp_path):
     monkeypatch.setattr(_lazy, "_warned", set())
-    with pytest.warns(FutureWarning, match=r"data\._cache_root has been renamed data\.cache_root"):
+    renamed = r"data\._cache_root has been renamed .*data\.cache_root"
+    with pytest.warns(FutureWarning, match=renamed):
         assert data._cache_root(tmp_path) == data.cache_root(tmp_path) == tmp_path
