@@ -84,6 +84,44 @@ def test_student_facing_code_never_imports_the_instructors_tools():
     assert offenders == []
 
 
+#: The package's layers, bottom up: a module imports only from its own layer or those below,
+#: and the topic packages, side by side, never import each other.
+LAYERS = [
+    {"_version", "_lazy"},
+    {"data", "report"},
+    {"basics", "music", "xray"},
+    {"grading"},
+    {"instructor"},
+    {"cli", "__main__", "course", "autograde", "submission", "tf_graphs"},  # the last four: aliases
+]
+TOPICS = LAYERS[2]
+
+
+def _part(dotted: str) -> str | None:
+    """The top-level part of the package that a dotted module name is in (None: the root)."""
+    parts = dotted.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "mitdeeplearning" else None
+
+
+def test_imports_go_down_the_layers_only():
+    layer = {part: level for level, parts in enumerate(LAYERS) for part in parts}
+    offenders = []
+    for path in _modules():
+        source = _part(_module_of(path))
+        for module, names in _imports(path):
+            if not module.startswith("mitdeeplearning"):
+                continue
+            # `from mitdeeplearning import data` imports the part `data`.
+            targets = {_part(f"{module}.{n}") for n in names} if _part(module) is None else set()
+            for target in (targets or {_part(module)}) - {None, source}:
+                if source is None:  # the package's own __init__: cheap, imports only layer 0
+                    if layer[target] > 0:
+                        offenders.append(f"{_name(path)} imports {target}")
+                elif layer[target] > layer[source] or (source in TOPICS and target in TOPICS):
+                    offenders.append(f"{_name(path)} ({source}) imports {target}")
+    assert offenders == []
+
+
 def test_no_module_imports_another_modules_private_names():
     offenders = [
         f"{_name(path)}: from {module} import {name}"
