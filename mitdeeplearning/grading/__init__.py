@@ -37,7 +37,7 @@ import types
 # Absolute: a copy made by `fresh` is a top-level package of its own, with no parent to be
 # relative to. Everything inside this package is imported relatively, so that a copy imports
 # its own modules, never the ones the notebook may have patched.
-from mitdeeplearning._lazy import warn_renamed
+from mitdeeplearning._lazy import moved_names
 
 from .compare import GradingError
 from .lab1 import (
@@ -86,10 +86,6 @@ __all__ = [
     "fresh",
 ]
 
-#: Old public name → its new name; the old one still works, and warns once per process when
-#: used on the package itself (not on a `fresh` copy, see ``__getattr__``).
-_RENAMED = {"check_vectorize": "check_vectorise"}
-
 
 def fresh() -> types.ModuleType:
     """A new copy of this package, every module of it executed anew from its file.
@@ -128,12 +124,13 @@ def fresh() -> types.ModuleType:
     return module
 
 
-def __getattr__(name: str):
-    if name in _RENAMED:
-        # Only the package as imported warns. Graded cells use `fresh` copies, and nbgrader gives
-        # no points to a cell that writes to stderr, where the warning would go: a copy resolves
-        # the old name silently, so a course whose locked test cells still use it grades as before.
-        if __name__ == "mitdeeplearning.grading":
-            warn_renamed(f"grading.{name}", f"grading.{_RENAMED[name]}")
-        return globals()[_RENAMED[name]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Old public names still work. Only the package as imported warns (once): graded cells use
+#: `fresh` copies, and nbgrader gives no points to a cell that writes to stderr, where the
+#: warning would go, so a copy resolves the old name silently and a course whose locked test
+#: cells still use it grades as before.
+__getattr__ = moved_names(
+    __name__,
+    {"check_vectorize": "check_vectorise"},
+    globals(),
+    warn=__name__ == "mitdeeplearning.grading",
+)
