@@ -12,8 +12,8 @@ One module per idea, in the order the lab uses them:
   steps), `image_files` (reading PNG and DICOM), `nih` and `siim`;
 * the model: `layers` (its Keras layers and metric), `model` (`build_cam_cnn`), `augment` and
   `training` (`train_cam_cnn`), `evaluation` (ROC);
-* the explanation: `cam_plans` (which layers to read), `cam` (CAM and Grad-CAM),
-  `localisation` (their scores against masks and boxes) and `plots`.
+* the explanation: `cam` (CAM and Grad-CAM, read from the layers named ``cam_features`` and
+  ``cam_logits``), `localisation` (their scores against masks and boxes) and `plots`.
 """
 
 from __future__ import annotations

@@ -32,10 +32,15 @@ Grad-CAM likewise differentiates ``z_c - mean_{c' != c} z_{c'}`` (for two classe
 up to a positive factor per image, the gradient of ``log p_c``). ``contrast=False`` gives
 Zhou's and Selvaraju's maps of the raw logit.
 
-## Which models
+## Which layers
 
-Functional, Sequential, and subclassed models that apply their layers in order, channels-last:
-`~mitdeeplearning.xray.cam_plans` finds in each the maps to weigh and the weights.
+Two layers, found by name, say where to read: `feature_layer`, whose ``(batch, h, w, K)`` maps
+global average pooling averages, and `logits_layer`, the Dense layer that weighs the ``K``
+pooled features into the logits. The defaults are the names that
+`~mitdeeplearning.xray.build_cam_cnn` gives them, ``"cam_features"`` and ``"cam_logits"``; for
+another functional or Sequential model (built on a `keras.Input`, channels-last), pass the names
+of its layers. Grad-CAM reads the same two layers, but the maps may come from any layer with
+4-D output and the logits from any layer whose output is the logits.
 """
 
 from __future__ import annotations
@@ -46,10 +51,48 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .cam_plans import Plan, check_chain, plan_for
+from .._lazy import renamed_keywords
+
+__all__ = ["class_activation_maps", "grad_cam"]
+
+#: What each layer keyword names, for the message when a model has no such layer.
+_ROLES = {
+    "feature_layer": "the layer whose (batch, h, w, channels) maps global average pooling "
+    "averages (build_cam_cnn names it 'cam_features')",
+    "logits_layer": "the Dense layer that gives the logits (build_cam_cnn names it 'cam_logits')",
+}
 
 
-def _check_images(images, plan: Plan) -> np.ndarray:
+def _find_layer(model, layer, keyword: str) -> keras.layers.Layer:
+    """The top-level layer of `model` named `layer` (or `layer` itself), or a ValueError that
+    names it, lists the model's layers and says what to pass."""
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model must be a keras.Model, got {type(model).__name__}.")
+    name = getattr(layer, "name", layer)
+    for item in model.layers:
+        if item is layer or item.name == name:
+            return item
+    names = ", ".join(repr(item.name) for item in model.layers)
+    raise ValueError(
+        f"model {model.name!r} has no layer {name!r}; its layers are {names}. Pass {keyword}= "
+        f"the name of {_ROLES[keyword]}."
+    )
+
+
+def _image_input(model) -> keras.KerasTensor:
+    """The image input of a functional or Sequential `model`, from which its layers' outputs
+    can be read."""
+    inputs = getattr(model, "inputs", None) if model.built else None
+    if not inputs or len(inputs) != 1:
+        raise ValueError(
+            f"model {model.name!r} must be a functional or Sequential model built on one "
+            "keras.Input (the image), so that its layers' outputs can be read; build a "
+            "subclassed model as a functional one."
+        )
+    return inputs[0]
+
+
+def _check_images(images, expected: tuple) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim == 3:
         raise ValueError(
@@ -66,17 +109,15 @@ def _check_images(images, plan: Plan) -> np.ndarray:
             f"images must be floats (as the model was trained on, e.g. uint8 images / 255), "
             f"got dtype {images.dtype}."
         )
-    expected = plan.input_shape
-    if expected is not None and any(
-        e is not None and e != a for e, a in zip(expected, images.shape[1:], strict=True)
-    ):
+    if any(e is not None and e != a for e, a in zip(expected, images.shape[1:], strict=True)):
         raise ValueError(f"images have shape {images.shape[1:]} each; the model takes {expected}.")
     return images.astype(np.float32, copy=False)
 
 
-def _check_class_index(class_index, n: int, classes: int) -> np.ndarray | None:
+def _check_class_index(class_index, n: int, classes: int) -> np.ndarray:
+    """One class per image, or -1 (the predicted class) for each when `class_index` is None."""
     if class_index is None:
-        return None
+        return np.full(n, -1, np.int32)
     chosen = np.asarray(class_index)
     if chosen.ndim == 0:
         chosen = np.full(n, chosen)
@@ -114,10 +155,14 @@ def _class_weights(kernel, chosen):
     return tf.gather(tf.transpose(kernel), chosen)
 
 
-def _predicted(logits):
+def _chosen_or_predicted(which, logits):
+    """`which` where it is a class, each image's predicted class where it is -1 (argmax of the
+    logits; for a one-logit head, 1 when the logit is > 0)."""
     if logits.shape[1] == 1:
-        return tf.cast(logits[:, 0] > 0, tf.int32)
-    return tf.argmax(logits, axis=1, output_type=tf.int32)
+        predicted = tf.cast(logits[:, 0] > 0, tf.int32)
+    else:
+        predicted = tf.argmax(logits, axis=1, output_type=tf.int32)
+    return tf.where(which < 0, predicted, which)
 
 
 def _upsample(maps, size):
@@ -127,77 +172,115 @@ def _upsample(maps, size):
     return tf.image.resize(maps[..., None], size, method="bilinear")[..., 0]
 
 
-# Per-model compiled CAM steps (one per contrast setting and image size), kept outside the model.
-_CAM_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def _cam_step(extractor, dense, contrast: bool, size: tuple):
+    """Features and logits in one forward pass, the class weights, the contraction over
+    channels and the upsampling, so that a CAM costs little more than a forward pass."""
+
+    def step(x, which):
+        kernel = tf.cast(dense.kernel, tf.float32)  # read now: the weights may have changed
+        bias = tf.cast(dense.bias, tf.float32) if dense.use_bias else 0.0
+        features = tf.cast(extractor(x, training=False), tf.float32)  # (B, h, w, K)
+        logits = tf.reduce_mean(features, axis=(1, 2)) @ kernel + bias
+        which = _chosen_or_predicted(which, logits)
+        weights = _class_weights(_contrast(kernel) if contrast else kernel, which)  # (B, K)
+        maps = tf.einsum("bhwk,bk->bhw", features, weights)
+        return _upsample(maps, size), logits
+
+    return step
 
 
-def _cam_step(model, plan: Plan, contrast: bool, shape: tuple):
-    """One compiled step: features and logits in one forward pass, the class weights, the
-    contraction over channels and the upsampling, so a CAM costs little more than a forward
-    pass. ``which`` holds a class per image, or -1 for the predicted class. Traced once per
-    image shape ``(height, width, channels)``, for any batch size."""
-    steps = _CAM_STEPS.setdefault(model, {})
-    key = (id(plan), contrast, shape)
-    size = shape[:2]
-    if key not in steps:
-        signature = [
-            tf.TensorSpec((None, *shape), tf.float32),
-            tf.TensorSpec((None,), tf.int32),
-        ]
+def _grad_step(extractor, contrast: bool, size: tuple):
+    """One forward and one backward pass: the maps weighed by their mean gradients."""
 
-        @tf.function(input_signature=signature)
-        def step(x, which):
-            kernel = tf.cast(plan.dense.kernel, tf.float32)  # read now: weights may change
-            bias = tf.cast(plan.dense.bias, tf.float32) if plan.dense.use_bias else 0.0
-            features, _ = plan.run(x)
-            features = tf.cast(features, tf.float32)  # (B, h, w, K)
-            logits = tf.reduce_mean(features, axis=(1, 2)) @ kernel + bias
-            which = tf.where(which < 0, _predicted(logits), which)
-            weights = _class_weights(_contrast(kernel) if contrast else kernel, which)  # (B, K)
-            maps = tf.einsum("bhwk,bk->bhw", features, weights)
-            return _upsample(maps, size), logits
+    def step(x, which):
+        with tf.GradientTape() as tape:
+            tape.watch(x)  # records the pass even through frozen (non-trainable) layers
+            features, logits = extractor(x, training=False)
+            logits = tf.cast(logits, tf.float32)
+            which = _chosen_or_predicted(which, logits)
+            if logits.shape[1] == 1:
+                target = tf.where(which == 1, 1.0, -1.0) * logits[:, 0]
+            else:
+                target = tf.gather(_contrast(logits) if contrast else logits, which, batch_dims=1)
+            total = tf.reduce_sum(target)  # each image's logit depends on that image only
+        grads = tape.gradient(total, features)
+        if grads is None:
+            raise ValueError("the logits do not depend on the feature layer's maps.")
+        alpha = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2))  # (B, K)
+        maps = tf.einsum("bhwk,bk->bhw", tf.cast(features, tf.float32), alpha)
+        return tf.nn.relu(_upsample(maps, size)), logits
 
-        steps[key] = step
-    return steps[key]
+    return step
 
 
+# Per-model compiled steps (one per kind, layers, contrast and image shape), kept outside the
+# model: an attribute set on a Keras model would be tracked as part of it, and a weak key lets
+# the model go when nothing else holds it.
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled(model, key: tuple, shape: tuple, make):
+    """The step `make()` for `model` and `key`, compiled once for images of `shape`
+    ``(height, width, channels)`` and any batch size."""
+    steps = _STEPS.setdefault(model, {})
+    if (*key, shape) not in steps:
+        signature = [tf.TensorSpec((None, *shape), tf.float32), tf.TensorSpec((None,), tf.int32)]
+        steps[(*key, shape)] = tf.function(make(), input_signature=signature)
+    return steps[(*key, shape)]
+
+
+def _in_batches(step, images: np.ndarray, chosen: np.ndarray, batch_size: int, classes: int):
+    """``(maps (n, H, W), logits (n, classes))`` float32, `step` run on each batch."""
+    maps, logits = [np.zeros((0, *images.shape[1:3]), np.float32)], [np.zeros((0, classes))]
+    for start in range(0, len(images), batch_size):
+        batch = slice(start, start + batch_size)
+        m, z = step(tf.constant(images[batch]), tf.constant(chosen[batch]))
+        maps.append(m.numpy())
+        logits.append(z.numpy())
+    return np.concatenate(maps).astype(np.float32), np.concatenate(logits).astype(np.float32)
+
+
+@renamed_keywords(layer="feature_layer")
 def class_activation_maps(
     model: keras.Model,
     images,
     class_index=None,
     *,
-    layer=None,
+    feature_layer: str | keras.layers.Layer = "cam_features",
+    logits_layer: str | keras.layers.Layer = "cam_logits",
     batch_size: int = 64,
     contrast: bool = True,
     return_logits: bool = False,
 ):
     """Class Activation Maps (Zhou et al., 2016) of a GAP-CNN for a batch of images.
 
-    ``CAM_c(x, y) = sum_k w_k^c f_k(x, y)``, where ``f_k`` are the maps that the
-    GlobalAveragePooling2D layer averages and ``w^c`` the Dense layer's weights of class ``c``
-    (by default relative to the other classes': see `contrast`). The bias is not added: it
-    would shift every pixel of a map by the same amount, moving nothing. Without it, the mean
-    of a map at the feature resolution plus ``b_c`` is the logit ``z_c`` (with `contrast`: plus
-    ``b_c - mean_{c' != c} b_{c'}`` is ``z_c - mean_{c' != c} z_{c'}``, for two classes the
-    log-odds). One forward pass per batch gives the maps and the logits (recomputed from the
-    pooled features, before the Dense layer's activation); one contraction over the channels
-    gives the maps, resized bilinearly to the images' size.
+    ``CAM_c(x, y) = sum_k w_k^c f_k(x, y)``, where ``f_k`` are the maps of `feature_layer`
+    (those that global average pooling averages) and ``w^c`` the weights of class ``c`` of the
+    Dense `logits_layer` (by default relative to the other classes': see `contrast`). The bias
+    is not added: it would shift every pixel of a map by the same amount, moving nothing.
+    Without it, the mean of a map at the feature resolution plus ``b_c`` is the logit ``z_c``
+    (with `contrast`: plus ``b_c - mean_{c' != c} b_{c'}`` is ``z_c - mean_{c' != c} z_{c'}``,
+    for two classes the log-odds). One forward pass per batch gives the maps and the logits
+    (recomputed from the pooled features, before the Dense layer's activation); one contraction
+    over the channels gives the maps, resized bilinearly to the images' size.
 
     Parameters
     ----------
     model : keras.Model
-        Functional, Sequential or (in the order of its layers) subclassed, ending
-        ``convolution ... → GlobalAveragePooling2D → (Dropout) → Dense``: with two or more
-        logits (softmax) or one (sigmoid). Found automatically (see the module's notes).
+        A functional or Sequential model ending ``feature_layer → GlobalAveragePooling2D →
+        (Dropout) → logits_layer``, as `~mitdeeplearning.xray.build_cam_cnn` builds it: two or
+        more logits (softmax) or one (sigmoid).
     images : float array of shape (n, height, width, channels)
         As the model takes them. A rank-3 array is refused rather than guessed at (one image
         ``(H, W, C)`` or a batch ``(N, H, W)``): pass ``image[None]`` or ``images[..., None]``.
     class_index : None, int or int array of shape (n,)
         The class to map: None maps each image's predicted class (argmax of the logits; for a
         one-logit head, 1 when the logit is > 0).
-    layer : str or keras.layers.Layer, optional
-        The layer whose maps the GAP averages, to choose among several GAP layers; by default
-        the last GAP layer is used.
+    feature_layer : str or keras.layers.Layer, default "cam_features"
+        The layer (or its name) whose ``(batch, h, w, K)`` maps the pooling averages. It was
+        called ``layer`` before (that name still works and warns once).
+    logits_layer : str or keras.layers.Layer, default "cam_logits"
+        The Dense layer (or its name) whose kernel ``(K, classes)`` weighs the pooled features.
     batch_size : int, default 64
         Images per forward pass.
     contrast : bool, default True
@@ -218,79 +301,89 @@ def class_activation_maps(
     Raises
     ------
     ValueError
-        If the model has no GlobalAveragePooling2D with a convolution before it and a Dense
-        layer after it, or the images, class_index or batch_size are malformed.
+        If the model has no such layers (the message lists the layers it has), the feature
+        layer's output is not 4-D with as many channels as the Dense layer takes, or the
+        images, class_index or batch_size are malformed.
 
     See Also
     --------
-    grad_cam : for models without the GAP structure.
+    grad_cam : the same picture from gradients, for models without the GAP ending.
     mitdeeplearning.xray.localisation : scores of the maps against ground truth.
 
     Examples
     --------
-    >>> model = build_cam_cnn((64, 64, 1), filters=(8, 16, 32), seed=0)   # doctest: +SKIP
-    >>> class_activation_maps(model, np.random.rand(5, 64, 64, 1)).shape  # doctest: +SKIP
-    (5, 64, 64)
+    >>> from mitdeeplearning.xray import build_cam_cnn
+    >>> model = build_cam_cnn((64, 64, 1), filters=(8, 16), seed=0)
+    >>> images = np.random.default_rng(0).random((5, 64, 64, 1), dtype=np.float32)
+    >>> cams, logits = class_activation_maps(model, images, class_index=1, return_logits=True)
+    >>> cams.shape, cams.dtype, logits.shape
+    ((5, 64, 64), dtype('float32'), (5, 2))
     """
     _check_batch_size(batch_size)
-    plan = plan_for(model, "cam", layer)
-    images = _check_images(images, plan)
-    classes = max(2, int(plan.dense.kernel.shape[1]))  # kernel (K, classes) or (K, 1)
-    chosen = _check_class_index(class_index, len(images), classes)
-
-    size = images.shape[1:3]
-    step = _cam_step(model, plan, contrast, tuple(images.shape[1:]))
-    cams, all_logits = [], []
-    for start in range(0, len(images), batch_size):
-        x = tf.constant(images[start : start + batch_size])
-        if not plan.checked:
-            check_chain(model, plan, x)
-        which = (
-            np.full(len(x), -1, np.int32) if chosen is None else chosen[start : start + batch_size]
+    features = _find_layer(model, feature_layer, "feature_layer")
+    dense = _find_layer(model, logits_layer, "logits_layer")
+    if not isinstance(dense, keras.layers.Dense):
+        raise ValueError(
+            f"logits_layer={dense.name!r} is a {type(dense).__name__}; CAM weighs the pooled "
+            "features by the kernel of a Dense layer: pass logits_layer= its name."
         )
-        maps, logits = step(x, tf.constant(which, tf.int32))
-        cams.append(maps.numpy())
-        all_logits.append(logits.numpy())
-    cams = np.concatenate(cams) if cams else np.zeros((0, *size), np.float32)
-    if not return_logits:
-        return cams
-    logits = np.concatenate(all_logits) if all_logits else np.zeros((0, plan.dense.kernel.shape[1]))
-    return cams, logits.astype(np.float32)
+    image = _image_input(model)
+    shape, channels = tuple(features.output.shape), int(dense.kernel.shape[0])
+    if len(shape) != 4 or shape[-1] != channels:
+        raise ValueError(
+            f"feature_layer={features.name!r} outputs shape {shape}; CAM needs (batch, h, w, "
+            f"{channels}): the maps that global average pooling averages before "
+            f"{dense.name!r}, which takes {channels} features."
+        )
+    images = _check_images(images, tuple(image.shape[1:]))
+    classes = int(dense.kernel.shape[1])  # (K, classes), or (K, 1) for a one-logit head
+    chosen = _check_class_index(class_index, len(images), max(2, classes))
+
+    def make():
+        extractor = keras.Model(image, features.output)
+        return _cam_step(extractor, dense, contrast, images.shape[1:3])
+
+    step = _compiled(model, ("cam", features.name, dense.name, contrast), images.shape[1:], make)
+    cams, logits = _in_batches(step, images, chosen, batch_size, classes)
+    return (cams, logits) if return_logits else cams
 
 
+@renamed_keywords(layer="feature_layer")
 def grad_cam(
     model: keras.Model,
     images,
     class_index=None,
     *,
-    layer=None,
+    feature_layer: str | keras.layers.Layer = "cam_features",
+    logits_layer: str | keras.layers.Layer = "cam_logits",
     batch_size: int = 64,
     contrast: bool = True,
 ) -> np.ndarray:
-    """Grad-CAM (Selvaraju et al., 2017) for a batch of images, for any convolutional model.
+    """Grad-CAM (Selvaraju et al., 2017) for a batch of images.
 
-    For each image, with ``A_k`` the maps of a convolution layer and ``z_c`` the class
-    logit (before any softmax or sigmoid; by default relative to the other classes' logits,
-    see `contrast`): ``alpha_k = mean_xy dz_c / dA_k(x, y)``, and the map
-    is ``ReLU(sum_k alpha_k A_k)``, resized bilinearly to the image's size. The ReLU comes
-    after the resize, so that on a GAP-CNN the result is exactly
+    For each image, with ``A_k`` the maps of `feature_layer` and ``z_c`` the class logit, the
+    output of `logits_layer` (by default relative to the other classes' logits, see
+    `contrast`): ``alpha_k = mean_xy dz_c / dA_k(x, y)``, and the map is
+    ``ReLU(sum_k alpha_k A_k)``, resized bilinearly to the image's size. The ReLU comes after
+    the resize, so that on a GAP-CNN the result is exactly
     ``ReLU(class_activation_maps) / (h * w)``. One forward and one backward pass per batch.
 
     Parameters
     ----------
     model : keras.Model
-        Functional, Sequential or (in the order of its layers) subclassed; one output of
-        logits ``(batch, classes)``, or of probabilities from a final Dense with a softmax or
-        sigmoid activation or a final Softmax/Activation layer (then its input gives the
-        logits). A one-logit head maps class 1 with ``z`` and class 0 with ``-z``.
+        A functional or Sequential model, as `~mitdeeplearning.xray.build_cam_cnn` builds it
+        or any other convolutional one with the layers named below.
     images : float array of shape (n, height, width, channels)
         As the model takes them.
     class_index : None, int or int array of shape (n,)
         The class to explain; None: each image's predicted class.
-    layer : str or keras.layers.Layer, optional
-        The layer whose (batch, h, w, channels) output is weighed. Default: the last
-        convolution, followed through the pixel-wise layers after it (BatchNormalization,
-        activation), i.e. its rectified maps, as in the Grad-CAM paper.
+    feature_layer : str or keras.layers.Layer, default "cam_features"
+        The layer (or its name) whose ``(batch, h, w, K)`` maps are weighed, usually the last
+        convolution's rectified output. It was called ``layer`` before (that name still works
+        and warns once).
+    logits_layer : str or keras.layers.Layer, default "cam_logits"
+        The layer (or its name) whose output is the logits ``(batch, classes)``, before any
+        softmax or sigmoid. A one-logit head maps class 1 with ``z`` and class 0 with ``-z``.
     batch_size : int, default 64
         Images per pass.
     contrast : bool, default True
@@ -306,47 +399,48 @@ def grad_cam(
     Raises
     ------
     ValueError
-        If no convolution layer is found (and no `layer` given), the layer's output is not
-        4-D, or the images, class_index or batch_size are malformed.
+        If the model has no such layers (the message lists the layers it has), the feature
+        layer's output is not 4-D, the logits layer's output is not 2-D logits (a softmax or
+        sigmoid activation is refused), or the images, class_index or batch_size are
+        malformed.
+
+    Examples
+    --------
+    A model that `build_cam_cnn` did not build, read by the names of its layers:
+
+    >>> inputs = keras.Input((32, 32, 3))
+    >>> maps = keras.layers.Conv2D(8, 3, activation="relu", name="last_conv")(inputs)
+    >>> pooled = keras.layers.GlobalAveragePooling2D()(maps)
+    >>> other = keras.Model(inputs, keras.layers.Dense(10, name="scores")(pooled))
+    >>> images = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
+    >>> grad_cam(other, images, feature_layer="last_conv", logits_layer="scores").shape
+    (4, 32, 32)
     """
     _check_batch_size(batch_size)
-    plan = plan_for(model, "grad", layer)
-    images = _check_images(images, plan)
-    size = images.shape[1:3]
-    maps_out = []
-    chosen = None
-    for start in range(0, len(images), batch_size):
-        x = tf.constant(images[start : start + batch_size])
-        if not plan.checked:
-            check_chain(model, plan, x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)  # records the pass even through frozen (non-trainable) layers
-            features, head = plan.run(x)
-            logits = tf.cast(plan.logits(head), tf.float32)
-            if len(features.shape) != 4 or len(logits.shape) != 2:
-                raise ValueError(
-                    f"grad_cam needs 4-D maps from layer {plan.layer_name!r} and 2-D logits "
-                    f"(batch, classes); got shapes {tuple(features.shape)} and "
-                    f"{tuple(logits.shape)}."
-                )
-            if chosen is None:
-                classes = max(2, int(logits.shape[1]))
-                chosen = _check_class_index(class_index, len(images), classes)
-            which = _predicted(logits) if chosen is None else chosen[start : start + batch_size]
-            which = tf.constant(which)
-            if logits.shape[1] == 1:
-                target = tf.where(which == 1, 1.0, -1.0) * logits[:, 0]
-            else:
-                scores = _contrast(logits) if contrast else logits
-                target = tf.gather(scores, which, batch_dims=1)
-            total = tf.reduce_sum(target)  # each image's logit depends on that image only
-        grads = tape.gradient(total, features)
-        if grads is None:
-            raise ValueError(f"the logits do not depend on layer {plan.layer_name!r}.")
-        features = tf.cast(features, tf.float32)
-        alpha = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2))  # (B, K)
-        maps = tf.einsum("bhwk,bk->bhw", features, alpha)
-        maps_out.append(tf.nn.relu(_upsample(maps, size)).numpy())
-    if not maps_out:
-        return np.zeros((0, *size), np.float32)
-    return np.concatenate(maps_out)
+    features = _find_layer(model, feature_layer, "feature_layer")
+    head = _find_layer(model, logits_layer, "logits_layer")
+    activation = getattr(head, "activation", None)
+    if activation not in (None, keras.activations.linear):
+        raise ValueError(
+            f"logits_layer={head.name!r} applies the activation {activation.__name__!r}; "
+            "grad_cam differentiates the logits: pass logits_layer= a layer whose output is "
+            "the logits (before any softmax or sigmoid)."
+        )
+    image = _image_input(model)
+    shape, logits_shape = tuple(features.output.shape), tuple(head.output.shape)
+    if len(shape) != 4 or len(logits_shape) != 2:
+        raise ValueError(
+            f"grad_cam needs 4-D maps (batch, h, w, channels) from feature_layer="
+            f"{features.name!r} and 2-D logits (batch, classes) from logits_layer="
+            f"{head.name!r}; got shapes {shape} and {logits_shape}."
+        )
+    images = _check_images(images, tuple(image.shape[1:]))
+    classes = int(logits_shape[1])
+    chosen = _check_class_index(class_index, len(images), max(2, classes))
+
+    def make():
+        extractor = keras.Model(image, [features.output, head.output])
+        return _grad_step(extractor, contrast, images.shape[1:3])
+
+    step = _compiled(model, ("grad", features.name, head.name, contrast), images.shape[1:], make)
+    return _in_batches(step, images, chosen, batch_size, classes)[0]
