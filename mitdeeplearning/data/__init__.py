@@ -31,9 +31,11 @@ The package has one module per idea, and every public name is available from her
   datasets with their credits;
 * `cache`: where files live (`default_cache_dir`, `cache_root`, `dataset_status`) and the digest
   records beside them (`sha256_file`);
-* `download`: `fetch` and the HTTP download machinery (retries, resume, lock, atomic rename);
+* `download`: `fetch`, `is_url` and the HTTP download machinery (retries, resume, lock, atomic
+  rename);
 * `archives`: `extract` and its safety checks;
-* `errors`: the exceptions all of them raise (`DataError` and its subclasses).
+* `errors`: the exceptions all of them raise (`DataError` and its subclasses), and
+  `describe_error`, one line for any exception in a message.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from __future__ import annotations
 from .._lazy import moved_names
 from .archives import extract
 from .cache import cache_root, dataset_status, default_cache_dir, sha256_file
-from .download import fetch, progress_enabled
+from .download import fetch, is_url, progress_enabled
 from .errors import (
     ChecksumError,
     DataError,
@@ -50,6 +52,7 @@ from .errors import (
     UnknownDatasetError,
     UnsafeArchiveError,
     UnverifiedDownloadWarning,
+    describe_error,
 )
 from .registry import Dataset, RemoteFile, datasets, get_dataset, register
 
@@ -67,9 +70,11 @@ __all__ = [
     "dataset_status",
     "datasets",
     "default_cache_dir",
+    "describe_error",
     "extract",
     "fetch",
     "get_dataset",
+    "is_url",
     "progress_enabled",
     "register",
     "sha256_file",

@@ -1,21 +1,21 @@
 """`extract`: unpack a tar or zip archive, refusing anything that could escape its folder.
 
 Every entry is checked before anything is written (absolute paths, ``..``, links, device files),
-and the archive is unpacked into a temporary folder that is renamed into place at the end.
+and the archive is unpacked into a temporary folder that takes `dest`'s place at the end
+(`mitdeeplearning.files.staged_folder`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import tarfile
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..files import staged_folder
 from .errors import DataError, UnsafeArchiveError
 
 __all__ = ["extract"]
@@ -132,8 +132,7 @@ def extract(
     else:
         raise DataError(f"{archive} is neither a tar nor a zip archive (or it is damaged).")
 
-    staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part"))
-    try:
+    with staged_folder(dest) as staging:
         if kind == "zip":
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(staging)
@@ -143,10 +142,4 @@ def extract(
                     tf.extractall(staging, filter="data")
                 else:  # pragma: no cover
                     tf.extractall(staging)
-        if dest.exists():
-            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
-        os.replace(staging, dest)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return dest

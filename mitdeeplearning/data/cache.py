@@ -26,6 +26,7 @@ import sys
 import urllib.parse
 from pathlib import Path
 
+from ..files import atomic_write
 from .errors import ManualDownloadRequired
 from .registry import SHA256_HEX, Dataset, get_dataset
 
@@ -253,9 +254,8 @@ def write_digest_record(path: Path, digest: str, source: str) -> None:
     """
     st = path.stat()
     record = {"sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "source": source}
-    tmp = digest_record_path(path).with_suffix(".sha256.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp, digest_record_path(path))
+    with atomic_write(digest_record_path(path)) as f:
+        f.write(json.dumps(record, indent=1) + "\n")
 
 
 def verify_cached(path: Path, pin: str | None, record: dict | None) -> str | None:

@@ -1,10 +1,33 @@
-"""The errors and the warning that `mitdeeplearning.data` raises on purpose.
+"""The errors and the warning that `mitdeeplearning.data` raises on purpose, and
+`describe_error`, which puts any exception into a message in one line.
 
 They live in one module because the registry, the cache, the download and the archive code all
 raise them, and a caller catches them by one name (`DataError` for all of them).
 """
 
 from __future__ import annotations
+
+import urllib.error
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for an error inside a message: ``"<type>: <text>"``.
+
+    The type is not repeated when the text already names it, an exception without text is its
+    type's name, and a `urllib.error.URLError` (no network, a refused connection) is described
+    by its underlying reason.
+
+    Examples
+    --------
+    >>> describe_error(ValueError("bad pitch")), describe_error(EOFError())
+    ('ValueError: bad pitch', 'EOFError')
+    >>> describe_error(urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")))
+    'ConnectionRefusedError: [Errno 111] Connection refused'
+    """
+    if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
+        error = error.reason if isinstance(error.reason, BaseException) else error
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}" if type(error).__name__ not in text else text
 
 
 class DataError(Exception):

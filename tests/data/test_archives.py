@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import stat
+import sys
 import tarfile
 import zipfile
 
@@ -52,6 +54,18 @@ def test_tar_gz_extracts_files_and_folders(tmp_path):
     assert (dest / "images" / "a.png").read_bytes() == b"A"
     assert (dest / "labels.csv").read_bytes() == b"x,y\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.tar.gz", "out"]  # no staging left
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_the_extracted_folder_gets_the_usual_permissions(tmp_path):
+    # It was made with tempfile.mkdtemp (0700), so a shared course cache was readable by one user.
+    archive = make_zip(tmp_path / "ok.zip", [("a.txt", "hello")])
+    old = os.umask(0o022)
+    try:
+        dest = data.extract(archive, tmp_path / "out")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o755
 
 
 def test_zip_extracts(tmp_path):
