@@ -7,7 +7,9 @@ parts you use load music21 or TensorFlow. Each name lives in the module named fo
   its bars with `bar_scanner`);
 * `midi` turns a MIDI file's melody into note tokens and back;
 * `vocab` maps characters or tokens to ids; `batches` holds out tunes and cuts training batches;
-* `model` builds the sequence model, `training` trains it, `sampling` writes new tunes;
+* `model` builds the sequence model, `training` trains it (with the shared toolkit,
+  `mitdeeplearning.training`, and `checkpoints` to resume), `evaluation` scores it in bits per
+  character, `sampling` writes new tunes;
 * `audio` plays a tune, `piano_roll` draws one.
 """
 
@@ -35,7 +37,7 @@ _EXPORTS = {
     "build_model": "model",
     "train": "training",
     "TrainResult": "training",
-    "evaluate_bits": "training",
+    "evaluate_bits": "evaluation",
     "LAB_CONFIG": "training",
     "generate": "sampling",
 }

@@ -1,42 +1,42 @@
 """Training a sequence model with a custom `GradientTape` loop that a student can read.
 
-`train` draws random windows of the corpus, takes gradient steps with `model.train_step`,
-measures the held-out loss in bits per character every `eval_every` iterations, keeps the
-weights with the best held-out loss, and can checkpoint so that an interrupted run (a Colab
-disconnect) resumes where it stopped. It runs under any `tf.distribute` strategy: one GPU,
-several, or a TPU.
+`train` reads the corpus as random windows or as streams, takes gradient steps (with
+`model.train_step`, or a training step of your own), measures the held-out loss in bits per
+character every `eval_every` iterations, and can checkpoint so that an interrupted run (a Colab
+disconnect) resumes where it stopped. The time budget, the best weights kept, the live plot and
+the result record are the shared training toolkit's (`mitdeeplearning.training`). It runs under
+any `tf.distribute` strategy: one GPU, several, or a TPU.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
-import sys
 import time
-import weakref
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .batches import eval_windows, make_dataset, stream_batches
-from .model import (
-    build_model,
-    copy_weights,
-    recurrent_layers,
-    reset_states,
-    sequence_loss,
-    train_step,
+from ..training import (
+    History,
+    KeepBest,
+    LivePlot,
+    TimeBudget,
+    TrainResult,
+    in_notebook,
+    progress_enabled,
 )
+from .batches import make_dataset, stream_batches
+from .checkpoints import Checkpoints
+from .evaluation import LN2, evaluate_bits
+from .model import recurrent_layers, reset_states, train_step
 
 log = logging.getLogger(__name__)
-
-LN2 = math.log(2.0)
 
 #: The lab's model and training settings, sized for a 2-core CPU (benchmarks/music.py measures
 #: them against the reference lab's). Stream windows carry the state along whole tunes, so
@@ -60,150 +60,6 @@ LAB_CONFIG = {
 }
 
 
-@dataclasses.dataclass
-class TrainResult:
-    """What `train` did. `history` has one dict per evaluation: iteration, seconds, train_bits,
-    val_bits (None without held-out data) and the learning_rate in use."""
-
-    history: list[dict]
-    iterations: int
-    seconds: float
-    best_val_bits: float | None
-    best_iteration: int | None
-    stopped: str
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
-
-
-def evaluate_bits(
-    model: keras.Model,
-    ids: np.ndarray,
-    seq_length: int = 100,
-    max_tokens: int | None = 50_000,
-    batch_size: int = 64,
-    order: str | None = None,
-    rows: int = 8,
-) -> float:
-    """Mean next-token cross-entropy of `model` on `ids`, in bits per token.
-
-    Each model is scored the way it reads text (`order`):
-
-    * ``"windows"`` (the default for a stateless model): consecutive windows of `seq_length`,
-      each from a zero state, as random-window training sees them;
-    * ``"random"`` (the default for a stateful model, the reference lab's): held-out windows in a
-      seeded random order, the state carried from batch to batch as in its training (never
-      reset), through a copy so the model's own state is left alone;
-    * ``"stream"`` (for models trained with ``windows="stream"``): the held-out text cut into
-      `rows` contiguous rows, each read from a zero state to its end, state carried. Few, long
-      rows, because such a model reads every character with the text before it as context (in
-      training it starts from a zero state once per stream, thousands of characters long): the
-      first characters of a row, read with no context, are scored too, and with 64 rows of 470
-      characters they add about 0.05 bits per character to a trained model's score.
-    """
-    stateful = any(layer.stateful for layer in recurrent_layers(model))
-    order = order or ("random" if stateful else "windows")
-    if order == "random":
-        if not stateful:
-            raise ValueError("order='random' carries a stateful model's state; this one has none.")
-        return _streaming_bits(model, ids, seq_length, max_tokens)
-    if order == "stream":
-        ids = np.asarray(ids, dtype=np.int32)[: None if max_tokens is None else max_tokens + 1]
-        if not isinstance(rows, int) or rows < 1:
-            raise ValueError(f"rows={rows!r} must be a positive integer.")
-        rows = max(1, min(rows, (len(ids) - 1) // seq_length))
-        x, y = eval_windows(ids, (len(ids) - 1) // rows)
-        forward = _forward_fn(_stateless_twin(model) if stateful else model)
-        return float(np.mean(sequence_loss(y, forward(x)))) / LN2
-    if order != "windows":
-        raise ValueError(f"order={order!r}; expected 'windows', 'random' or 'stream'.")
-    forward = _forward_fn(_stateless_twin(model) if stateful else model)
-    x, y = eval_windows(ids, seq_length, max_tokens)
-    total, count = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        losses = sequence_loss(y[i : i + batch_size], forward(x[i : i + batch_size]))
-        total += float(np.sum(losses))
-        count += len(losses)
-    return total / count / LN2
-
-
-def _stateless_twin(model):
-    """A stateless copy of a stateful model's current weights (any batch size)."""
-    if model not in _STATELESS:
-        _STATELESS[model] = build_model(**model.config_for_saving)
-    twin = _STATELESS[model]
-    copy_weights(model, twin)
-    return twin
-
-
-def _streaming_bits(model, ids, seq_length: int, max_tokens: int | None) -> float:
-    if model not in _TWINS:
-        _TWINS[model] = build_model(
-            **model.config_for_saving, batch_size=model.inputs[0].shape[0], stateful=True
-        )
-    twin = _TWINS[model]
-    copy_weights(model, twin)
-    for source, target in zip(recurrent_layers(model), recurrent_layers(twin), strict=True):
-        for state, copy in zip(source.states, target.states, strict=True):
-            copy.assign(state)  # start from the model's current state, as its next batch would
-    rows = model.inputs[0].shape[0]
-    x, y = eval_windows(ids, seq_length, max_tokens)
-    order = np.random.default_rng(0).permutation(len(x))
-    order = order[: len(order) // rows * rows].reshape(-1, rows)
-    if not len(order):
-        raise ValueError(f"Validation data is too short for a batch of {rows} windows.")
-    forward = _forward_fn(twin)
-    total = sum(float(np.sum(sequence_loss(y[batch], forward(x[batch])))) for batch in order)
-    return total / order.size / LN2
-
-
-# Per-model caches, kept outside the models: an attribute set on a Keras model would be
-# tracked as part of it (a twin model's weights would become the model's own).
-_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_TWINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_STATELESS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _forward_fn(model):
-    if model not in _FORWARD:
-        _FORWARD[model] = tf.function(
-            lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec([None, None], tf.int32)],
-        )
-    return _FORWARD[model]
-
-
-class _LivePlot:
-    """Loss curves redrawn in place in a notebook (one figure, updated at each evaluation)."""
-
-    def __init__(self) -> None:
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-
-        self.plt = plt
-        self.fig, self.ax = plt.subplots(figsize=(7, 3.5))
-        plt.close(self.fig)  # shown through the display handle only
-        self.handle = display(self.fig, display_id=True)
-
-    def update(self, history: list[dict]) -> None:
-        self.draw(history)
-        if self.handle is not None:  # None outside a notebook: nothing to redraw
-            self.handle.update(self.fig)
-
-    def draw(self, history: list[dict]) -> None:
-        ax = self.ax
-        ax.clear()
-        its = [h["iteration"] for h in history]
-        ax.plot(its, [h["train_bits"] for h in history], label="training")
-        val = [(h["iteration"], h["val_bits"]) for h in history if h.get("val_bits") is not None]
-        if val:
-            ax.plot(*zip(*val, strict=True), label="held out")
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("loss (bits per character)")
-        ax.grid(alpha=0.3)
-        ax.legend()
-
-
 def train(
     model: keras.Model,
     train_ids: np.ndarray,
@@ -216,6 +72,7 @@ def train(
     lr_half_life: int | None = None,
     anneal: bool = False,
     optimizer: keras.optimizers.Optimizer | None = None,
+    step: Callable | None = None,
     eval_every: int = 100,
     eval_tokens: int | None = 50_000,
     max_seconds: float | None = None,
@@ -230,11 +87,6 @@ def train(
     callback: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train `model` to predict the next token of `train_ids`.
-
-    Long because it is one loop with resume, budget, and keeping the best weights: checking
-    the arguments, restoring a checkpoint, choosing random or stream windows, annealing the
-    learning rate, evaluating, checkpointing and drawing progress all share the loop's state;
-    to be split when training moves to the shared training toolkit.
 
     Parameters
     ----------
@@ -251,19 +103,30 @@ def train(
     lr_half_life : int, optional
         Halve the default optimizer's learning rate every this many iterations.
     anneal : bool
-        Lower the default optimizer's learning rate linearly to zero as the budget runs out:
-        the share of `max_seconds` spent or of `iterations` taken, whichever is larger. Small
-        steps at the end settle the weights where large ones keep hopping about, which pays
-        most when training is cut short by a time limit (Li et al., "Budgeted Training",
-        ICLR 2020). Not with `lr_half_life`.
+        Lower the learning rate linearly to zero as the budget runs out: the share of
+        `max_seconds` spent or of `iterations` taken, whichever is larger. Small steps at the
+        end settle the weights where large ones keep hopping about, which pays most when
+        training is cut short by a time limit (Li et al., "Budgeted Training", ICLR 2020).
+        It sets the default optimizer's rate, from `learning_rate` (so not with `optimizer` or
+        `lr_half_life`); with your own `step`, that of the `optimizer` it uses, from its rate
+        at the start.
     optimizer : keras optimizer, optional
-        Used instead of the default.
+        Used instead of the default. With your own `step`: the optimizer that step uses, so
+        that checkpoints keep its state, the history shows its learning rate and `anneal` can
+        lower it.
+    step : callable, optional
+        Your own training step instead of `train_step`: ``step(x, y)`` takes one gradient step
+        on a batch of ``(batch_size, seq_length) int32`` windows `x` and their next tokens `y`
+        (usually a `tf.function` with a `tf.GradientTape`) and returns the batch's mean loss
+        in nats (a scalar, or one loss per window). Everything else (windows, evaluation, the
+        time budget, the best weights, checkpoints) stays the same. One replica only.
     eval_every : int
         Iterations between held-out evaluations (and checkpoints).
     eval_tokens : int, optional
         Evaluate on at most this many held-out tokens (None: all of them).
     max_seconds : float, optional
-        Stop once this much training time (evaluation excluded) has passed.
+        Training time (evaluation excluded) allowed: training stops before an iteration that
+        would run past it, expecting each to take as long as the one before (`TimeBudget`).
     checkpoint_dir : path, optional
         Save a checkpoint at every evaluation and resume from the latest one found there.
     strategy : tf.distribute.Strategy, optional
@@ -282,17 +145,97 @@ def train(
     seed : int
         Seeds the windows drawn.
     progress, live_plot : bool, optional
-        A progress bar, and loss curves redrawn in place; by default both in a notebook, the
-        bar alone on a terminal, neither under ``$CI``.
+        A progress bar, and loss curves redrawn in place (text lines outside a notebook); by
+        default both in a notebook, the bar alone on a terminal, neither under ``$CI``.
     callback : callable, optional
         Called with each history entry.
 
     Returns
     -------
     TrainResult
+        ``history`` has one dict per evaluation: ``iteration``, ``seconds``, ``train_bits``,
+        ``val_bits`` (None without held-out data) and the ``learning_rate`` in use;
+        ``result.iterations``, ``result.best_val_bits`` and ``result.best_iteration`` name the
+        steps taken and the best held-out loss.
+
+    Examples
+    --------
+    A training step of your own (the rest of the loop stays the same):
+
+    >>> optimizer = keras.optimizers.Adam(1e-3)                             # doctest: +SKIP
+    >>> @tf.function
+    ... def my_step(x, y):
+    ...     with tf.GradientTape() as tape:
+    ...         loss = tf.reduce_mean(sequence_loss(y, model(x, training=True)))
+    ...     grads = tape.gradient(loss, model.trainable_variables)
+    ...     optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+    ...     return loss                                                      # doctest: +SKIP
+    >>> result = train(model, ids, val_ids=val, step=my_step, optimizer=optimizer,
+    ...                max_seconds=60)                                       # doctest: +SKIP
     """
     if iterations < 1 or eval_every < 1:
         raise ValueError(f"iterations={iterations} and eval_every={eval_every} must be >= 1.")
+    strategy = _checked_strategy(model, strategy, batch_size, step)
+    stateful = _check_windows(model, windows, batch_size, strategy)
+    _check_rate_settings(anneal, optimizer, lr_half_life, step)
+    optimizer = _optimizer_for(model, strategy, optimizer, learning_rate, lr_half_life, step)
+    anneal_from = None
+    if anneal:  # read before a checkpoint restores an annealed rate
+        anneal_from = learning_rate if step is None else _rate_of(optimizer)
+    done = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")  # a counter
+    saver = None if checkpoint_dir is None else Checkpoints(checkpoint_dir, model, optimizer, done)
+    best = KeepBest("val_bits", "min", restore=keep_best)
+    history = History() if saver is None else saver.resume(model, best)
+    start = int(done)
+    from tqdm.auto import tqdm
+
+    def score() -> float:  # the held-out loss, read as the model reads in training
+        order = "stream" if windows == "stream" else None
+        return evaluate_bits(model, val_ids, seq_length, eval_tokens, order=order)
+
+    run = _Run(
+        model=model,
+        take_step=step or _distributed_step(model, optimizer, strategy),
+        next_batch=_batch_source(model, train_ids, windows, seq_length, batch_size, seed,
+                                 start, strategy, reset_each=stateful and reset_state),
+        iterations=iterations,
+        eval_every=eval_every,
+        budget=TimeBudget(max_seconds, spent=history[-1]["seconds"] if history else 0.0,
+                          warmup=1),
+        best=best,
+        history=history,
+        score=None if val_ids is None else score,
+        optimizer=optimizer,
+        anneal_from=anneal_from,
+        saver=saver,
+        done=done,
+        bar=tqdm(total=iterations, initial=start, disable=not progress_enabled(progress),
+                 unit="it", desc="training"),
+        plot=_live_plot() if (in_notebook() if live_plot is None else live_plot) else None,
+        callback=callback,
+    )  # fmt: skip
+    try:
+        iteration, stopped, weights_step = _train_loop(run, start)
+    finally:
+        run.bar.close()
+    best.restore(model, weights_step)
+    return TrainResult(
+        history=history,
+        steps=iteration,
+        seconds=round(run.budget.spent, 3),
+        stopped=stopped,
+        unit="iteration",
+        monitor="val_bits",
+        best=best.best if best.found else None,
+        best_step=best.best_step,
+    )
+
+
+# ## Checking the arguments ----------------------------------------------------------------------
+
+
+def _checked_strategy(model, strategy, batch_size: int, step) -> tf.distribute.Strategy:
+    """`strategy` (or the current one), checked to hold the model and to split the batch."""
     strategy = strategy or tf.distribute.get_strategy()
     if strategy is not tf.distribute.get_strategy() and not all(
         strategy.extended.variable_created_in_scope(getattr(v, "value", v)) for v in model.weights
@@ -303,6 +246,22 @@ def train(
             f"batch_size={batch_size} must divide evenly among "
             f"{strategy.num_replicas_in_sync} replicas."
         )
+    if step is not None:
+        if not callable(step):
+            raise ValueError(
+                f"step={step!r} must be a function step(x, y) that takes one gradient step on a "
+                "batch and returns its loss."
+            )
+        if strategy.num_replicas_in_sync > 1:
+            raise ValueError(
+                "A step of your own runs on one replica: leave out the strategy, or leave out "
+                "step= to train with train_step on every replica."
+            )
+    return strategy
+
+
+def _check_windows(model, windows: str, batch_size: int, strategy) -> bool:
+    """Check that the model can read `windows`; return whether it is stateful."""
     stateful = any(layer.stateful for layer in recurrent_layers(model))
     if windows not in ("random", "stream"):
         raise ValueError(f"windows={windows!r}; expected 'random' or 'stream'.")
@@ -315,174 +274,184 @@ def train(
             )
         if strategy.num_replicas_in_sync > 1:
             raise ValueError("windows='stream' needs a single replica; use windows='random'.")
-    in_notebook = "ipykernel" in sys.modules and not os.environ.get("CI")
-    if progress is None:
-        progress = in_notebook or (sys.stderr.isatty() and not os.environ.get("CI"))
-    if live_plot is None:
-        live_plot = in_notebook
+    return stateful
 
-    if anneal and (optimizer is not None or lr_half_life):
+
+def _check_rate_settings(anneal: bool, optimizer, lr_half_life, step) -> None:
+    """`anneal` sets one optimizer's rate: the default one's, or that of your own step."""
+    if step is not None and lr_half_life:
+        raise ValueError(
+            "lr_half_life schedules the default optimizer; with step=..., give your own "
+            "optimizer a schedule instead."
+        )
+    if not anneal:
+        return
+    if lr_half_life or (optimizer is not None and step is None):
         raise ValueError("anneal=True sets the default optimizer's rate: leave out optimizer "
                          "and lr_half_life.")  # fmt: skip
-    with strategy.scope():
+    if step is not None:
         if optimizer is None:
+            raise ValueError(
+                "anneal=True with step=... lowers the learning rate of the optimizer your step "
+                "uses: pass it as optimizer=..."
+            )
+        if not hasattr(optimizer.learning_rate, "assign"):
+            raise ValueError(
+                "anneal=True sets the optimizer's learning rate, but this one follows a "
+                "schedule of its own: give it a fixed rate, or leave out anneal."
+            )
+
+
+# ## The pieces of the loop ----------------------------------------------------------------------
+
+
+def _optimizer_for(model, strategy, optimizer, learning_rate, lr_half_life, step):
+    """The optimizer to train (and checkpoint) with, built for the model's weights: the one
+    given, else (without a step of your own) Adam clipped at norm 1; None for a step of your
+    own that keeps its optimizer to itself."""
+    with strategy.scope():
+        if optimizer is None and step is None:
             rate = learning_rate
             if lr_half_life:
                 rate = keras.optimizers.schedules.ExponentialDecay(rate, lr_half_life, 0.5)
             optimizer = keras.optimizers.Adam(rate, global_clipnorm=1.0)
-        optimizer.build(model.trainable_variables)
-    done_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")  # a counter
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(model.trainable_variables)
+    return optimizer
 
-    history: list[dict] = []
-    best_bits, best_iteration, best_weights = math.inf, None, None
-    manager = None
-    if checkpoint_dir is not None:
-        checkpoint_dir = Path(checkpoint_dir)
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, iteration=done_steps)
-        manager = tf.train.CheckpointManager(ckpt, checkpoint_dir, max_to_keep=2)
-        if manager.latest_checkpoint:
-            try:
-                ckpt.restore(manager.latest_checkpoint).expect_partial()
-            except (ValueError, tf.errors.OpError) as exc:
-                raise ValueError(
-                    f"{checkpoint_dir} holds a run of a different model or optimizer, so training "
-                    "cannot resume from it: pass another checkpoint_dir or delete that folder "
-                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-                ) from None
-            state = json.loads((checkpoint_dir / "history.json").read_text())
-            history = state["history"]
-            if (
-                state.get("best_iteration") is not None
-                and (checkpoint_dir / "best.weights.h5").exists()
-            ):
-                best_bits, best_iteration = state["best_val_bits"], state["best_iteration"]
-                best_weights = _load_weights_copy(model, checkpoint_dir / "best.weights.h5")
-            log.info("Resumed from iteration %d (%s)", int(done_steps), manager.latest_checkpoint)
 
-    start_iteration = int(done_steps)
-    if windows == "stream":
-        batches = stream_batches(
-            train_ids, seq_length, batch_size, seed=seed, start=start_iteration
-        )
-        reset_states(model)  # a resumed run starts its stream afresh
-    else:
-        dataset = make_dataset(
-            train_ids, seq_length, batch_size, seed=seed * 1_000_003 + start_iteration
-        )
-        batches = iter(strategy.experimental_distribute_dataset(dataset))
+def _rate_of(optimizer) -> float | None:
+    """The optimizer's current learning rate (None without an optimizer)."""
+    if optimizer is None:
+        return None
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def _distributed_step(model, optimizer, strategy) -> Callable:
+    """`train_step` on every replica of `strategy`, compiled; returns the batch's mean loss."""
 
     @tf.function
     def distributed_step(x, y):
         per_replica = strategy.run(train_step, args=(model, optimizer, x, y))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-    plot = _LivePlot() if live_plot else None
-    from tqdm.auto import tqdm
+    return distributed_step
 
-    bar = tqdm(total=iterations, initial=start_iteration, disable=not progress, unit="it",
-               desc="training")  # fmt: skip
-    train_seconds = history[-1]["seconds"] if history else 0.0
-    window_losses: list[float] = []
-    stopped = "iterations"
-    iteration = start_iteration
-    try:
-        while iteration < iterations:
-            tic = time.perf_counter()
-            if anneal:
-                spent = iteration / iterations
-                if max_seconds is not None:
-                    spent = max(spent, train_seconds / max_seconds)
-                optimizer.learning_rate.assign(learning_rate * max(0.0, 1.0 - spent))
-            if windows == "stream":
-                x, y, new_epoch = next(batches)
-                if new_epoch:
-                    reset_states(model)
-            else:
-                if stateful and reset_state:
-                    reset_states(model)
-                x, y = next(batches)
-            loss = float(distributed_step(x, y))
-            train_seconds += time.perf_counter() - tic
-            if not math.isfinite(loss):
-                stopped = "the loss became NaN or infinite: lower the learning rate"
-                log.warning("Stopping: %s (iteration %d)", stopped, iteration)
-                break
-            window_losses.append(loss)
-            iteration += 1
-            done_steps.assign(iteration)
-            bar.update(1)
-            out_of_time = max_seconds is not None and train_seconds >= max_seconds
-            if iteration % eval_every == 0 or iteration == iterations or out_of_time:
-                entry = {
-                    "iteration": iteration,
-                    "seconds": round(train_seconds, 3),
-                    "train_bits": float(np.mean(window_losses)) / LN2,
-                    "val_bits": None,
-                    "learning_rate": float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
-                }
-                window_losses = []
-                if val_ids is not None:
-                    entry["val_bits"] = evaluate_bits(
-                        model, val_ids, seq_length, eval_tokens,
-                        order="stream" if windows == "stream" else None,
-                    )  # fmt: skip
-                    if entry["val_bits"] < best_bits:
-                        best_bits, best_iteration = entry["val_bits"], iteration
-                        best_weights = (
-                            [w.copy() for w in model.get_weights()] if keep_best else None
-                        )
-                        if manager is not None:
-                            model.save_weights(checkpoint_dir / "best.weights.h5")
-                history.append(entry)
-                bar.set_postfix(
-                    train=f"{entry['train_bits']:.3f}",
-                    val="-" if entry["val_bits"] is None else f"{entry['val_bits']:.3f}",
-                )
-                if manager is not None:
-                    manager.save(checkpoint_number=iteration)
-                    _write_state(checkpoint_dir, history, best_bits, best_iteration)
-                if plot is not None:
-                    plot.update(history)
-                if callback is not None:
-                    callback(entry)
-            if out_of_time:
-                stopped = f"max_seconds={max_seconds} reached"
-                break
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-        log.warning("Training interrupted at iteration %d", iteration)
-    finally:
-        bar.close()
 
-    if keep_best and best_weights is not None:
-        last = history[-1] if history else None
-        if last is None or last.get("val_bits") is None or last["val_bits"] > best_bits:
-            model.set_weights(best_weights)
-    return TrainResult(
-        history=history,
-        iterations=iteration,
-        seconds=round(train_seconds, 3),
-        best_val_bits=None if best_iteration is None else best_bits,
-        best_iteration=best_iteration,
-        stopped=stopped,
+def _batch_source(
+    model, ids, windows: str, seq_length: int, batch_size: int, seed: int, start: int,
+    strategy, *, reset_each: bool,
+) -> Callable[[], tuple]:  # fmt: skip
+    """A function that returns the next ``(x, y)`` batch, `start` batches into the run, and
+    zeroes a stateful model's state where the windows it reads next are unrelated to the last."""
+    if windows == "stream":
+        batches = stream_batches(ids, seq_length, batch_size, seed=seed, start=start)
+        reset_states(model)  # a resumed run starts its stream afresh
+
+        def next_stream_batch():
+            x, y, new_epoch = next(batches)
+            if new_epoch:
+                reset_states(model)
+            return x, y
+
+        return next_stream_batch
+    dataset = make_dataset(ids, seq_length, batch_size, seed=seed * 1_000_003 + start)
+    distributed = iter(strategy.experimental_distribute_dataset(dataset))
+
+    def next_random_batch():
+        if reset_each:
+            reset_states(model)
+        return next(distributed)
+
+    return next_random_batch
+
+
+def _live_plot() -> LivePlot:
+    return LivePlot(
+        "iteration",
+        {"training": "train_bits", "held out": "val_bits"},
+        "loss (bits per character)",
     )
 
 
-def _write_state(folder: Path, history, best_bits, best_iteration) -> None:
-    state = {
-        "history": history,
-        "best_val_bits": None if best_iteration is None else best_bits,
-        "best_iteration": best_iteration,
+@dataclasses.dataclass
+class _Run:
+    """What the training loop works with, for one call of `train`."""
+
+    model: keras.Model
+    take_step: Callable  # (x, y) -> the batch's mean loss, nats
+    next_batch: Callable[[], tuple]
+    iterations: int
+    eval_every: int
+    budget: TimeBudget
+    best: KeepBest
+    history: History
+    score: Callable[[], float] | None  # the held-out loss, bits per token
+    optimizer: Any
+    anneal_from: float | None  # the learning rate that anneal lowers to zero
+    saver: Checkpoints | None
+    done: tf.Variable  # iterations taken, checkpointed
+    bar: Any
+    plot: LivePlot | None
+    callback: Callable[[dict], None] | None
+
+
+def _train_loop(run: _Run, iteration: int) -> tuple[int, str, int | None]:
+    """Take steps from `iteration` on until the iterations or the time run out; evaluate every
+    `eval_every`. Returns the iterations taken, why it stopped, and the iteration the model's
+    weights are from (None when a step left them past the last count: a NaN, an interruption)."""
+    losses: list[float] = []
+    try:
+        while iteration < run.iterations:
+            tic = time.perf_counter()
+            if run.anneal_from is not None:
+                spent = max(iteration / run.iterations, run.budget.share_spent())
+                run.optimizer.learning_rate.assign(run.anneal_from * max(0.0, 1.0 - spent))
+            x, y = run.next_batch()
+            loss = float(np.mean(run.take_step(x, y)))
+            run.budget.add(time.perf_counter() - tic)
+            if not math.isfinite(loss):
+                stopped = "the loss became NaN or infinite: lower the learning rate"
+                log.warning("Stopping: %s (iteration %d)", stopped, iteration)
+                return iteration, stopped, None
+            losses.append(loss)
+            iteration += 1
+            run.done.assign(iteration)
+            run.bar.update(1)
+            out_of_time = run.budget.exhausted()
+            if iteration % run.eval_every == 0 or iteration == run.iterations or out_of_time:
+                _evaluate(run, iteration, losses)
+                losses = []
+            if out_of_time:
+                return iteration, run.budget.reason, iteration
+    except KeyboardInterrupt:
+        log.warning("Training interrupted at iteration %d", iteration)
+        return iteration, "interrupted", None
+    return iteration, "iterations", iteration
+
+
+def _evaluate(run: _Run, iteration: int, losses: list[float]) -> None:
+    """Record the evaluation after `iteration` (mean training loss of `losses`, held-out loss),
+    keep the best weights, checkpoint, and show it."""
+    entry = {
+        "iteration": iteration,
+        "seconds": round(run.budget.spent, 3),
+        "train_bits": float(np.mean(losses)) / LN2,
+        "val_bits": None,
+        "learning_rate": _rate_of(run.optimizer),
     }
-    tmp = folder / "history.json.tmp"
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, folder / "history.json")
-
-
-def _load_weights_copy(model: keras.Model, path: Path) -> list[np.ndarray]:
-    current = model.get_weights()
-    model.load_weights(path)
-    best = model.get_weights()
-    model.set_weights(current)
-    return best
+    if run.score is not None:
+        entry["val_bits"] = run.score()
+        if run.best.update(run.model, entry["val_bits"], iteration) and run.saver is not None:
+            run.saver.save_best(run.model)
+    run.history.append(entry)
+    run.bar.set_postfix(
+        train=f"{entry['train_bits']:.3f}",
+        val="-" if entry["val_bits"] is None else f"{entry['val_bits']:.3f}",
+    )
+    if run.saver is not None:
+        run.saver.save(iteration, run.history, run.best)
+    if run.plot is not None:
+        run.plot.update(run.history)
+    if run.callback is not None:
+        run.callback(entry)

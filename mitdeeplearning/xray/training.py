@@ -1,12 +1,11 @@
 """Training the GAP-CNN: `train_cam_cnn` runs `model.fit` on an augmented `tf.data` stream with
-class weights for the imbalance, Adam, the exact held-out AUC after every epoch, the best
-weights kept, a time limit, and an optional `tf.distribute` strategy (several GPUs, or a TPU).
+class weights for the imbalance, Adam, the exact held-out AUC after every epoch, and an optional
+`tf.distribute` strategy (several GPUs, or a TPU). The time budget, the best weights kept, the
+live plot and the result record are the shared training toolkit's (`mitdeeplearning.training`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -15,49 +14,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import data
+from ..training import (
+    History,
+    KeepBest,
+    LivePlot,
+    TimeBudget,
+    TrainResult,
+    fit_callback,
+    progress_enabled,
+)
 from .augment import augment_settings, make_training_dataset
 from .layers import PositiveClassAUC
 
 __all__ = ["TrainResult", "class_weights", "train_cam_cnn"]
-
-
-@dataclasses.dataclass
-class TrainResult:
-    """What `train_cam_cnn` did.
-
-    `history` holds one value per epoch for each of ``loss`` (weighted cross-entropy, nats)
-    and ``auc`` on the augmented training batches, and with held-out data ``val_loss``
-    (unweighted) and ``val_auc``.
-    """
-
-    history: dict[str, list[float]]
-    epochs: int
-    seconds: float
-    stopped: str
-    best_val_auc: float | None = None
-    best_epoch: int | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
-
-
-class _TimeLimit(keras.callbacks.Callback):
-    """Stops training after the first epoch that ends past `max_seconds`."""
-
-    def __init__(self, max_seconds: float | None) -> None:
-        super().__init__()
-        self.max_seconds = max_seconds
-        self.start = 0.0
-        self.reached = False
-
-    def on_train_begin(self, logs=None) -> None:
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        if self.max_seconds is not None and time.perf_counter() - self.start >= self.max_seconds:
-            self.reached = True
-            self.model.stop_training = True
 
 
 class _HeldOut(keras.callbacks.Callback):
@@ -79,27 +48,6 @@ class _HeldOut(keras.callbacks.Callback):
         auc = float(roc_auc_score(self.labels, logits[:, 1] - logits[:, 0]))
         if logs is not None:
             logs.update(val_loss=loss, val_auc=auc)
-
-
-class _KeepBest(keras.callbacks.Callback):
-    """Remembers the weights of the best held-out AUC and puts them back at the end."""
-
-    def __init__(self, restore: bool) -> None:
-        super().__init__()
-        self.restore = restore
-        self.best, self.best_epoch, self.last_epoch, self.weights = -math.inf, None, None, None
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        self.last_epoch = epoch + 1
-        auc = (logs or {}).get("val_auc")
-        if auc is not None and math.isfinite(auc) and auc > self.best:
-            self.best, self.best_epoch = float(auc), epoch + 1
-            if self.restore:
-                self.weights = [w.copy() for w in self.model.get_weights()]
-
-    def on_train_end(self, logs=None) -> None:
-        if self.weights is not None and self.best_epoch != self.last_epoch:
-            self.model.set_weights(self.weights)
 
 
 class _CustomLoss(keras.losses.Loss):
@@ -208,6 +156,7 @@ def train_cam_cnn(
     max_seconds: float | None = None,
     seed: int = 0,
     progress: bool | None = None,
+    live_plot: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainResult:
     """Train a two-logit classifier (from `build_cam_cnn`) with `model.fit`.
@@ -260,17 +209,26 @@ def train_cam_cnn(
         Train under it (e.g. `tf.distribute.MirroredStrategy` for several GPUs). A model built
         under a strategy trains under it anyway.
     max_seconds : float, optional
-        Stop after the first epoch that ends this many seconds after the start.
+        Training time allowed, held-out scoring included: training stops before an epoch that
+        would end past it, expecting each to take as long as the one before (`TimeBudget`).
     seed : int
         Seeds the shuffling and the augmentation (the weights are seeded by `build_cam_cnn`).
     progress : bool, optional
         Keras' progress bar; by default on in a notebook or a terminal, off under ``$CI``.
+    live_plot : bool
+        Loss curves (training and held out, in nats) redrawn after every epoch in a notebook,
+        a line of text per epoch elsewhere.
     callbacks : sequence of keras.callbacks.Callback
         More callbacks for `fit`.
 
     Returns
     -------
     TrainResult
+        ``history`` has one dict per epoch: ``epoch``, ``seconds`` since the start, ``loss``
+        (weighted cross-entropy, nats) and ``auc`` on the augmented training batches, and with
+        held-out data ``val_loss`` (unweighted) and ``val_auc``; ``history["val_auc"]`` is
+        that column. ``result.epochs``, ``result.best_val_auc`` and ``result.best_epoch`` name
+        the epochs taken and the best held-out AUC.
 
     Raises
     ------
@@ -307,27 +265,37 @@ def train_cam_cnn(
         images, labels, sample_weights, batch_size=batch_size, augment=settings, seed=seed
     )
     held_out = [] if val is None else [_HeldOut(*val, batch_size)]
-    timer = _TimeLimit(max_seconds)
-    best = _KeepBest(restore=keep_best and val is not None)
+    budget = TimeBudget(max_seconds)
+    best = KeepBest("val_auc", "max", restore=keep_best and val is not None)
+    plot = None
+    if live_plot:
+        plot = LivePlot("epoch", {"training": "loss", "held out": "val_loss"},
+                        "cross-entropy (nats)")  # fmt: skip
+    toolkit = fit_callback(budget, best, plot)
     tic = time.perf_counter()
-    history = model.fit(
+    fitted = model.fit(
         train_data,
         epochs=int(epochs),
         steps_per_epoch=math.ceil(len(images) / batch_size),
         shuffle=False,  # the dataset shuffles itself
-        callbacks=[keras.callbacks.TerminateOnNaN(), *held_out, timer, best, *callbacks],
-        verbose=1 if data.progress_enabled(progress) else 0,
+        callbacks=[keras.callbacks.TerminateOnNaN(), *held_out, toolkit, *callbacks],
+        verbose=1 if progress_enabled(progress) else 0,
     )
     seconds = time.perf_counter() - tic
-    record = {k: [float(v) for v in values] for k, values in history.history.items()}
+    record = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     done = len(record.get("loss", []))
+    history = History.from_columns(
+        record, epoch=list(range(1, done + 1)), seconds=toolkit.seconds[:done]
+    )
     return TrainResult(
-        history=record,
-        epochs=done,
+        history=history,
+        steps=done,
         seconds=round(seconds, 3),
-        stopped=_why_stopped(record, done, epochs, timer, max_seconds),
-        best_val_auc=None if best.best_epoch is None else best.best,
-        best_epoch=best.best_epoch,
+        stopped=_why_stopped(record, done, epochs, budget),
+        unit="epoch",
+        monitor="val_auc",
+        best=best.best if best.found else None,
+        best_step=best.best_step,
     )
 
 
@@ -395,12 +363,12 @@ def _strategy_of(model: keras.Model, strategy: tf.distribute.Strategy | None):
     return strategy or model.distribute_strategy
 
 
-def _why_stopped(record: dict, done: int, epochs: int, timer: _TimeLimit, max_seconds) -> str:
+def _why_stopped(record: dict, done: int, epochs: int, budget: TimeBudget) -> str:
     """Why `fit` ended after `done` of `epochs` epochs, in words (`TrainResult.stopped`)."""
     if record.get("loss") and not math.isfinite(record["loss"][-1]):
         return "the loss became NaN or infinite: lower the learning rate"
-    if timer.reached and done < epochs:
-        return f"max_seconds={max_seconds} reached"
+    if budget.reached and done < epochs:
+        return budget.reason
     if done < epochs:
         return "stopped by a callback"
     return "epochs"

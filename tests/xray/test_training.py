@@ -73,7 +73,8 @@ def test_tiny_run_learns_and_its_maps_point_at_the_lesion():
         model, x, y, val=(x_val, y_val), epochs=10, learning_rate=3e-3, progress=False
     )
     assert result.epochs == 10 and result.stopped == "epochs"
-    assert set(result.history) >= {"loss", "auc", "val_loss", "val_auc"}
+    assert set(result.history.columns) >= {"epoch", "seconds", "loss", "auc", "val_loss", "val_auc"}
+    assert result.history["epoch"] == list(range(1, 11)) and len(result.history["val_auc"]) == 10
     assert result.best_val_auc == max(result.history["val_auc"]) > 0.9
     assert result.best_epoch == 1 + int(np.argmax(result.history["val_auc"]))
 
