@@ -274,3 +274,19 @@ def test_fit_callback_stops_before_an_epoch_that_would_pass_the_budget():
     assert budget.reached and 1 <= epochs < 100
     assert budget.spent <= 1.0 or epochs == 1  # it stopped before passing the limit
     assert budget.spent == pytest.approx(toolkit.seconds[-1], abs=0.01)
+
+
+def test_both_labs_return_this_record_under_their_old_names(monkeypatch):
+    import warnings
+
+    from mitdeeplearning import _lazy, music
+    from mitdeeplearning.music import training as music_training
+    from mitdeeplearning.xray import model as xray_model
+    from mitdeeplearning.xray import training as xray_training
+
+    monkeypatch.setattr(_lazy, "_warned", set())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # xray.model's moved name warns
+        old_xray = xray_model.TrainResult
+    assert music.TrainResult is music_training.TrainResult is TrainResult
+    assert xray_training.TrainResult is old_xray is TrainResult

@@ -89,12 +89,17 @@ def test_tiny_run_learns_and_its_maps_point_at_the_lesion():
 
 
 @pytest.mark.slow
-def test_max_seconds_stops_after_the_epoch_that_crosses_it():
+def test_max_seconds_stops_after_the_epoch_that_crosses_it(capsys):
     x, y, _ = blobs(32)
     model = build_cam_cnn((64, 64, 1), filters=(4, 8), seed=0)
-    result = train_cam_cnn(model, x, y, epochs=50, max_seconds=1e-3, progress=False)
+    result = train_cam_cnn(model, x, y, epochs=50, max_seconds=1e-3, progress=False,
+                           live_plot=True)  # fmt: skip
     assert result.epochs == 1 and result.stopped.startswith("max_seconds")
     assert result.best_val_auc is None and "val_auc" not in result.history
+    assert result.history["seconds"][0] <= result.seconds
+    # The live plot, outside a notebook, prints the epoch's figures.
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert len(printed) == 1 and printed[0].startswith("epoch 1: training ")
 
 
 def test_training_arguments_are_checked():
