@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,7 +60,7 @@ _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation on the r
 def _beside(path: Path, make) -> Path:
     """Create, with `make`, a new hidden entry in `path`'s folder and return its path."""
     while True:
-        candidate = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.part{path.suffix}")
+        candidate = path.with_name(f".{path.stem}.{os.urandom(4).hex()}.part{path.suffix}")
         try:
             make(candidate)
         except FileExistsError:  # another writer drew the same name: draw again
@@ -234,7 +233,7 @@ def staged_folder(path: str | os.PathLike) -> Iterator[Path]:
         if not (path.exists() or path.is_symlink()):
             os.replace(staging, path)
             return
-        old = path.with_name(f".{path.name}.{secrets.token_hex(4)}.old")
+        old = path.with_name(f".{path.name}.{os.urandom(4).hex()}.old")
         os.replace(path, old)  # the old one, moved aside
         try:
             os.replace(staging, path)

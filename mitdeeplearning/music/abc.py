@@ -41,7 +41,6 @@ import dataclasses
 import logging
 import os
 import re
-import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +49,7 @@ from .._lazy import moved_names
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COMMENT_PATTERN", "FIELD_LINE_PATTERN", "MAX_FILE_BYTES", "load_tunes"]
+__all__ = ["COMMENT_PATTERN", "FIELD_LINE_PATTERN", "MAX_FILE_BYTES", "load_tunes", "read_abc_file"]
 
 #: Largest single ABC file `load_tunes` reads. All of O'Neill's 2,009 tunes take 0.8 MB, so a
 #: bigger file is almost certainly not a tune collection (a dump, a binary, a wrong path).
@@ -89,10 +88,6 @@ def _abc_collections() -> list[str]:
     ]
 
 
-def _is_url(text: str) -> bool:
-    return urllib.parse.urlsplit(text).scheme in ("http", "https", "file")
-
-
 def _resolve_source(source: str | os.PathLike) -> Path:
     """A local file or folder for `source`: a path, a URL or a registry name."""
     from mitdeeplearning import data
@@ -106,7 +101,7 @@ def _resolve_source(source: str | os.PathLike) -> Path:
         if not path.exists():
             raise FileNotFoundError(f"No such ABC file or folder: {path}")
         return path
-    if _is_url(source):
+    if data.is_url(source):
         return data.fetch(source)
     path = Path(source).expanduser()
     if source and path.exists():
@@ -135,8 +130,37 @@ def _abc_files(path: Path) -> list[Path]:
     return files
 
 
-def _read_text(path: Path) -> str:
-    """The file's text; refuses oversized, empty and binary files with a message naming it."""
+def read_abc_file(path: str | os.PathLike) -> str:
+    r"""The text of an ``.abc`` file, read as it is (not split or cleaned).
+
+    UTF-8 (a byte-order mark dropped), else Latin-1, in which older collections are written;
+    UTF-16 when it starts with a byte-order mark (Windows editors).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        Its text.
+
+    Raises
+    ------
+    ValueError
+        The file is empty, larger than `MAX_FILE_BYTES`, or binary (over 5% control bytes); the
+        message names it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "cafe.abc"
+    >>> _ = path.write_bytes("X:1\nT:Caf\xe9\nK:C\nCDEF|\n".encode("latin-1"))
+    >>> read_abc_file(path).splitlines()[1]
+    'T:Café'
+    """
+    path = Path(path)
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise ValueError(
@@ -292,7 +316,7 @@ def load_tunes(source: str | os.PathLike = "oneills1850", *, limit: int | None =
     seen: set[str] = set()
     skipped: Counter[str] = Counter()
     for file in _abc_files(path):
-        for tune in _tunes_in_text(_read_text(file)):
+        for tune in _tunes_in_text(read_abc_file(file)):
             if tune.key is None:
                 skipped[_SKIP_NO_KEY] += 1
                 continue

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._lazy import moved_names
-from .midi import atomic_output, is_whole_number, read_midi
+from ..files import atomic_path
+from .midi import is_whole_number, read_midi
 
 if TYPE_CHECKING:  # heavy modules are imported inside the functions, to keep imports cheap
     import numpy as np
@@ -43,7 +44,6 @@ __all__ = [
     "midi_to_wav",
     "play",
     "playable_path",
-    "read_abc_file",
     "tune_title",
     "tune_to_midi",
 ]
@@ -118,7 +118,8 @@ def tune_to_midi(text: str, midi_path: str | os.PathLike) -> Path:
         raise failure("it has no notes")
 
     midi_path = Path(midi_path)
-    with atomic_output(midi_path) as partial:
+    midi_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(midi_path) as partial:
         try:
             with _quiet():
                 score.write("midi", fp=str(partial))
@@ -254,6 +255,8 @@ def play(tune_or_path: str | os.PathLike, *, fs: int = 16000) -> Audio:
         if path is None:
             midi_path = tune_to_midi(tune_or_path, Path(folder) / "tune.mid")
         elif path.suffix.lower() == ".abc":
+            from .abc import read_abc_file
+
             midi_path = tune_to_midi(read_abc_file(path), Path(folder) / "tune.mid")
         else:
             midi_path = path
@@ -291,7 +294,9 @@ def tune_title(text: str) -> str | None:
 
 
 def _describe(error: Exception) -> str:
-    reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    from ..data import describe_error  # imported on failure only: the data package is not cheap
+
+    reason = describe_error(error)
     if "no active default note length" in reason:
         # music21's most common complaint, about a tune without L: or M: before its notes
         reason += " (the tune needs an L: (unit note length) or M: (meter) line before K:)"
@@ -357,19 +362,6 @@ def playable_path(source: object) -> Path | None:
     return path
 
 
-def read_abc_file(path: Path) -> str:
-    """The text of an ``.abc`` file: UTF-8, or Latin-1 (older collections) when it is not.
-
-    Unlike `mitdeeplearning.music.abc.load_tunes`, it reads the file as it is (one tune to
-    play or draw), without splitting or cleaning it.
-    """
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:  # older ABC collections are often Latin-1
-        return data.decode("latin-1")
-
-
 def _soundfont() -> Path | None:
     """pretty_midi's SoundFont when FluidSynth can use it, else None."""
     try:
@@ -420,7 +412,8 @@ def _write_wav(samples: np.ndarray, fs: int, wav_path: Path) -> Path:
     import numpy as np
 
     pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with atomic_output(wav_path) as partial, wave.open(str(partial), "wb") as out:
+    wav_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(wav_path) as partial, wave.open(str(partial), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(fs)
@@ -454,7 +447,13 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     return (samples.reshape(-1, channels).T if channels > 1 else samples), rate
 
 
-#: ``plot_piano_roll`` moved to its own module; it is still importable from here, warning once.
+#: ``plot_piano_roll`` moved to its own module, and ``read_abc_file`` to `abc` (where
+#: `load_tunes` reads files the same way); both are still importable from here, warning once.
 __getattr__ = moved_names(
-    __name__, {"plot_piano_roll": "mitdeeplearning.music.piano_roll:plot_piano_roll"}, globals()
+    __name__,
+    {
+        "plot_piano_roll": "mitdeeplearning.music.piano_roll:plot_piano_roll",
+        "read_abc_file": "mitdeeplearning.music.abc:read_abc_file",
+    },
+    globals(),
 )

@@ -42,23 +42,21 @@ conversions, `tune_to_midi` and `midi_to_wav` (they were once ``encode_midi`` an
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import os
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._lazy import moved_names
+from ..files import atomic_path
 
 if TYPE_CHECKING:  # pretty_midi is imported inside the functions, to keep imports cheap
     import pretty_midi
 
 __all__ = [
     "REST",
-    "atomic_output",
     "is_whole_number",
     "midi_to_notes",
     "notes_to_midi",
@@ -221,50 +219,13 @@ def notes_to_midi(
     """
     midi = tokens_to_pretty_midi(tokens, tempo=tempo, program=program)
     midi_path = Path(midi_path)
-    with atomic_output(midi_path) as partial:
+    midi_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(midi_path) as partial:
         midi.write(str(partial))
     return midi_path
 
 
 # ## Reading and writing files
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Write a file all at once: yield a temporary path beside `path`, rename it onto `path` if
-    the block succeeds.
-
-    Parent folders are created. On any error the temporary file is removed and `path` is left
-    as it was, so readers never see a half-written file. The temporary file is created by the
-    writer (not by mkstemp), so it gets the usual permissions, and keeps the suffix of `path`
-    for writers that choose a format by it.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The file to write; replaced if it exists.
-
-    Yields
-    ------
-    pathlib.Path
-        Where the block writes, e.g. ``.tune.1a2b3c4d.part.mid`` in the same folder.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> target = Path(tempfile.mkdtemp()) / "out" / "notes.txt"
-    >>> with atomic_output(target) as partial:
-    ...     _ = partial.write_text("C D E")
-    >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
-    ('C D E', ['notes.txt'])
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def read_midi(path: str | os.PathLike) -> pretty_midi.PrettyMIDI:
@@ -474,7 +435,14 @@ def _runs_to_tokens(
     return [(pitch, float(min(steps, max_steps) * grid)) for pitch, steps in capped]
 
 
-#: The old names of `midi_to_notes` and `notes_to_midi` still work, warning once.
+#: The old names of `midi_to_notes` and `notes_to_midi` still work, warning once, and so does
+#: ``atomic_output``, now `mitdeeplearning.files.atomic_path` (which does not create folders).
 __getattr__ = moved_names(
-    __name__, {"encode_midi": "midi_to_notes", "decode_notes": "notes_to_midi"}, globals()
+    __name__,
+    {
+        "encode_midi": "midi_to_notes",
+        "decode_notes": "notes_to_midi",
+        "atomic_output": "mitdeeplearning.files:atomic_path",
+    },
+    globals(),
 )

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .audio import MIDI_SUFFIXES, playable_path, read_abc_file, tune_title, tune_to_midi
+from .abc import read_abc_file
+from .audio import MIDI_SUFFIXES, playable_path, tune_title, tune_to_midi
 from .midi import is_whole_number, read_midi, tokens_to_pretty_midi
 
 if TYPE_CHECKING:  # heavy modules are imported inside the functions, to keep imports cheap

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .._lazy import moved_names
+from ..files import atomic_write
 
 __all__ = ["TUNE_SEPARATOR", "Vocab"]
 
@@ -226,9 +227,8 @@ class Vocab:
         """Write `to_json`'s text to `path` (through a temporary file, so never half-written);
         returns `path`."""
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
+        with atomic_write(path) as f:
+            f.write(self.to_json())
         return path
 
     @classmethod

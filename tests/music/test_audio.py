@@ -320,3 +320,11 @@ def test_plot_piano_roll_still_imports_from_here_with_a_warning(monkeypatch):
     monkeypatch.setattr(_lazy, "_warned", set())
     with pytest.warns(FutureWarning, match=r"audio\.plot_piano_roll has been renamed .*piano_roll"):
         assert audio.plot_piano_roll is plot_piano_roll
+
+
+def test_read_abc_file_moved_to_abc_and_still_imports_from_here_with_a_warning(monkeypatch):
+    from mitdeeplearning.music.abc import read_abc_file
+
+    monkeypatch.setattr(_lazy, "_warned", set())
+    with pytest.warns(FutureWarning, match=r"audio\.read_abc_file has been renamed .*abc\.read"):
+        assert audio.read_abc_file is read_abc_file

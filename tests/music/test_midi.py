@@ -282,13 +282,27 @@ def test_the_docstring_examples_run():
     assert doctest.testmod(midi).failed == 0
 
 
-def test_a_failed_atomic_write_leaves_nothing_behind(tmp_path):
-    target = tmp_path / "notes.txt"
-    target.write_text("old")
-    with pytest.raises(RuntimeError), midi.atomic_output(target) as partial:
-        partial.write_text("half")
+def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    path = notes_to_midi([(60, 1.0)], tmp_path / "tune.mid")
+    before = path.read_bytes()
+
+    def fail(self, filename):
+        with open(filename, "wb") as f:
+            f.write(b"MThd half a file")
         raise RuntimeError("the writer failed")
-    assert target.read_text() == "old" and files_in(tmp_path) == ["notes.txt"]
+
+    monkeypatch.setattr(pretty_midi.PrettyMIDI, "write", fail)
+    with pytest.raises(RuntimeError, match="the writer failed"):
+        notes_to_midi([(62, 2.0)], path)
+    assert path.read_bytes() == before and files_in(tmp_path) == ["tune.mid"]
+
+
+def test_atomic_output_is_now_files_atomic_path_and_warns(monkeypatch):
+    from mitdeeplearning.files import atomic_path
+
+    monkeypatch.setattr(_lazy, "_warned", set())
+    with pytest.warns(FutureWarning, match=r"midi\.atomic_output has been renamed .*atomic_path"):
+        assert midi.atomic_output is atomic_path
 
 
 @pytest.mark.parametrize(
