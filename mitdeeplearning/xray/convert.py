@@ -32,6 +32,7 @@ lab's files, ``<prefix>_train.h5``, ``_val.h5`` and ``_test.h5`` in the format o
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import csv
 import dataclasses
 import logging
@@ -43,7 +44,8 @@ from typing import Any
 import numpy as np
 
 from .. import data
-from .h5 import create_datasets, one_hot, publish, temporary_path_beside
+from ..files import atomic_path
+from .h5 import create_datasets, one_hot
 from .image_files import Unreadable
 
 log = logging.getLogger(__name__)
@@ -434,9 +436,8 @@ def write_splits(
     citation = data.get_dataset(CONVERTED_FILES[source][0]).citation
     attrs = {**attrs, "citation": citation, "size": size, "seed": seed}
 
-    temps: dict[str, Path] = {}
     written: dict[str, int] = {}
-    try:
+    with contextlib.ExitStack() as files:  # renames every split's file into place, or none
         with (
             tqdm(total=len(items), desc=f"build {source}", unit="image",
                  disable=not data.progress_enabled(progress)) as bar,
@@ -446,8 +447,9 @@ def write_splits(
             for split, members in by_split.items():
                 if not members:
                     continue
-                temps[split] = tmp = temporary_path_beside(converted_path(source, split, out))
-                with h5py.File(tmp, "w") as f:
+                path = converted_path(source, split, out)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with h5py.File(files.enter_context(atomic_path(path)), "w") as f:
                     create_datasets(
                         f, len(members), size, size, image_dtype="uint8", masks=with_masks,
                         boxes=with_boxes, ids=True,
@@ -457,10 +459,7 @@ def write_splits(
                         f, members, writer, masks=with_masks, boxes=with_boxes
                     )
         _check_written(source, written, writer.unreadable, len(items))
-        return _publish_splits(source, temps, written, out)
-    finally:
-        for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
+    return _finish_splits(source, written, out)
 
 
 def _check_written(source: str, written: dict[str, int], unreadable: list[str], total: int) -> None:
@@ -476,19 +475,18 @@ def _check_written(source: str, written: dict[str, int], unreadable: list[str], 
         )
 
 
-def _publish_splits(
-    source: str, temps: dict[str, Path], written: dict[str, int], folder: str | os.PathLike | None
+def _finish_splits(
+    source: str, written: dict[str, int], folder: str | os.PathLike | None
 ) -> dict[str, Path]:
-    """Rename the finished split files into place and remove the splits this conversion has
-    not made, which an earlier one left behind."""
+    """The split files written, after removing the splits this conversion has not made, which
+    an earlier one left behind."""
     paths = {}
-    for split, tmp in temps.items():
+    for split in written:
         paths[split] = converted_path(source, split, folder)
         if not written[split]:
             log.warning("%s: the %s split has no images.", source, split)
-        publish(tmp, paths[split])
     for split in SPLITS:  # a split this conversion has not made must not outlive the old split
-        if split not in temps and (stale := converted_path(source, split, folder)).exists():
+        if split not in written and (stale := converted_path(source, split, folder)).exists():
             log.info("%s: removing %s, left from an earlier build", source, stale)
             stale.unlink()
     log.info("%s: wrote %s", source, ", ".join(f"{k} {v}" for k, v in written.items()))

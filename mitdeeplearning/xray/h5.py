@@ -10,12 +10,8 @@ image came from. Images are gzip-compressed one per chunk, so a slice of the fir
 reads only those.
 
 Files are written to a temporary file beside their destination and renamed into place once
-complete (`temporary_path_beside`, `publish`), so a crash or an error never leaves a
+complete (`mitdeeplearning.files.atomic_path`), so a crash or an error never leaves a
 half-written file behind.
-
-Long because (about 520 lines with its docstrings, 260 of code) the helpers the converters
-share with `save_h5` (`create_datasets`, `one_hot`, `to_uint8`, and the two above) carry
-runnable examples.
 
 ## Let's test-drive it
 
@@ -31,7 +27,6 @@ runnable examples.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,15 +34,14 @@ from typing import Any
 import numpy as np
 
 from .._lazy import renamed_keywords
+from ..files import atomic_path
 
 __all__ = [
     "FORMAT",
     "create_datasets",
     "load_h5",
     "one_hot",
-    "publish",
     "save_h5",
-    "temporary_path_beside",
     "to_uint8",
 ]
 
@@ -230,59 +224,6 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(2, dtype=np.float32)[labels]
 
 
-def temporary_path_beside(dest: Path) -> Path:
-    """A new empty file in `dest`'s folder (created if needed), to write `dest`'s content to.
-
-    Its name is hidden and ends in ``.part`` (``.x.h5.abc123.part``). Once it is complete,
-    `publish` renames it to `dest`; on failure, delete it.
-
-    Parameters
-    ----------
-    dest : pathlib.Path
-        The file that will be written.
-
-    Returns
-    -------
-    pathlib.Path
-        The temporary file, on the same file system as `dest` (so the rename is atomic).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> dest = Path(tempfile.mkdtemp()) / "x.h5"
-    >>> tmp = temporary_path_beside(dest)
-    >>> tmp.parent == dest.parent, tmp.name.startswith(".x.h5."), tmp.suffix
-    (True, True, '.part')
-    >>> _ = tmp.write_text("done"); publish(tmp, dest); dest.read_text(), tmp.exists()
-    ('done', False)
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(fd)
-    return Path(name)
-
-
-def publish(tmp: Path, dest: Path) -> None:
-    """Rename a finished temporary file into place, with the usual file mode (not 0600).
-
-    Parameters
-    ----------
-    tmp : pathlib.Path
-        From `temporary_path_beside`, complete.
-    dest : pathlib.Path
-        Replaced atomically if it exists: a reader sees the old file or the new one, never a
-        mix. The mode is ``0666`` less the process's umask, as for a file opened for writing.
-
-    See Also
-    --------
-    temporary_path_beside : the example shows both.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, dest)
-
-
 @renamed_keywords(quantize="quantise")
 def save_h5(
     path: str | os.PathLike,
@@ -352,23 +293,19 @@ def save_h5(
                 f"boxes must have shape (N, 4) = ({n}, 4) (x, y, width, height); got {boxes.shape}."
             )
 
-    tmp = temporary_path_beside(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            create_datasets(
-                f, n, height, width, image_dtype=stored.dtype, masks=masks is not None,
-                boxes=boxes is not None, ids=False,
-            )  # fmt: skip
-            f.attrs.update(dict(attrs or {}))
-            f["image"][...] = stored
-            f["label"][...] = one_hot(labels)
-            if masks is not None:
-                f["mask"][...] = masks.astype(np.uint8)
-            if boxes is not None:
-                f["box"][...] = boxes
-        publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as partial, h5py.File(partial, "w") as f:
+        create_datasets(
+            f, n, height, width, image_dtype=stored.dtype, masks=masks is not None,
+            boxes=boxes is not None, ids=False,
+        )  # fmt: skip
+        f.attrs.update(dict(attrs or {}))
+        f["image"][...] = stored
+        f["label"][...] = one_hot(labels)
+        if masks is not None:
+            f["mask"][...] = masks.astype(np.uint8)
+        if boxes is not None:
+            f["box"][...] = boxes
     return path
 
 

@@ -31,7 +31,7 @@ from mitdeeplearning.xray.siim import convert_siim
 
 def leftovers(folder: Path) -> list[str]:
     """Temporary files a failed write could have left behind."""
-    return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".part"))
+    return sorted(p.name for p in folder.rglob("*") if ".part" in p.name)
 
 
 # ## The shared steps ------------------------------------------------------------------------

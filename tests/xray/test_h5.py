@@ -17,7 +17,7 @@ from mitdeeplearning.xray.h5 import load_h5, save_h5, to_uint8
 
 def leftovers(folder: Path) -> list[str]:
     """Temporary files a failed write could have left behind."""
-    return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".part"))
+    return sorted(p.name for p in folder.rglob("*") if ".part" in p.name)
 
 
 def test_save_then_load_round_trip_stores_the_2018_layout(tmp_path):
