@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from .files import atomic_write
 
 OUT_VARIABLE = "MITDL_OUT"
 NOTEBOOK_VARIABLE = "MITDL_NOTEBOOK"
@@ -88,10 +89,6 @@ def record_metrics(metrics: Mapping[str, Any]) -> dict:
     if out is not None:
         name = os.environ.get(NOTEBOOK_VARIABLE) or "notebook"
         target = out / f"metrics-{name}.json"
-        # Written whole or not at all: a reader never sees half a file.
-        with tempfile.NamedTemporaryFile(
-            "w", dir=out, prefix=".metrics-", suffix=".tmp", delete=False, encoding="utf-8"
-        ) as handle:
+        with atomic_write(target) as handle:  # a reader never sees half a file
             json.dump(plain, handle, indent=1)
-        os.replace(handle.name, target)
     return plain

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .._lazy import moved_names
+from ..files import atomic_write, staged_folder
 from ..report import FAST_VARIABLE
 from .course import CourseError, course_dir, lab_list, read_grades, run_nbgrader, scratch_course
 from .submission import prepare_submission, read_releases
@@ -294,15 +295,19 @@ def autograde(
             result["max_score"] = points
     feedback_root = out / "feedback"
     for sid, result in graded.items():
-        pages = result.pop("feedback", {})
-        folder = feedback_root / sid
-        shutil.rmtree(folder, ignore_errors=True)
-        for name, html in pages.items():
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{name}.html").write_text(html, encoding="utf-8")
         results[sid] = result
+        pages = result.pop("feedback", {})
+        if not pages:
+            shutil.rmtree(feedback_root / sid, ignore_errors=True)
+            continue
+        feedback_root.mkdir(exist_ok=True)
+        # The old pages stay until the new ones are all written.
+        with staged_folder(feedback_root / sid) as folder:
+            for name, html in pages.items():
+                (folder / f"{name}.html").write_text(html, encoding="utf-8")
     store = {"lab": lab, "results": dict(sorted(results.items()))}
-    _write_atomic(store_path, json.dumps(store, indent=1))
+    with atomic_write(store_path, newline="") as f:
+        f.write(json.dumps(store, indent=1))
     _write_reports(out, lab, store["results"], releases)
     return {"graded": sorted(graded), "skipped": skipped, "problems": problems,
             "results": store["results"]}  # fmt: skip
@@ -352,13 +357,6 @@ def _dispatch(jobs, template, lab, settings, workers, scheduler, on_result) -> d
     return graded
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
-                                     encoding="utf-8", newline="") as handle:  # fmt: skip
-        handle.write(text)
-    os.replace(handle.name, path)
-
-
 def _total_points(releases: dict) -> float:
     return float(sum(
         cell.get("metadata", {}).get("nbgrader", {}).get("points", 0)
@@ -389,7 +387,8 @@ def _write_reports(out: Path, lab: str, results: dict, releases: dict) -> None:
             *[cells.get(t, [None])[0] for t in tests],
             len(result.get("problems", [])), len(result.get("flags", [])),
         ])  # fmt: skip
-    _write_atomic(out / "grades.csv", table.getvalue())
+    with atomic_write(out / "grades.csv", newline="") as f:
+        f.write(table.getvalue())
 
     lms = io.StringIO()
     writer = csv.writer(lms)
@@ -398,7 +397,8 @@ def _write_reports(out: Path, lab: str, results: dict, releases: dict) -> None:
         match = re.match(r"^(?P<name>.*)_(?P<uid>\d+)$", sid)
         writer.writerow([match["name"] if match else sid, match["uid"] if match else sid,
                          result.get("score")])  # fmt: skip
-    _write_atomic(out / "lms.csv", lms.getvalue())
+    with atomic_write(out / "lms.csv", newline="") as f:
+        f.write(lms.getvalue())
 
     lines = [f"# {lab}: {len(results)} students", "",
              "| student | score | failed tests | repaired | flagged | problems |",
@@ -412,7 +412,8 @@ def _write_reports(out: Path, lab: str, results: dict, releases: dict) -> None:
             f"{'; '.join(result.get('flags', [])) or '-'} | "
             f"{'; '.join(result.get('problems', [])) or '-'} |".replace("\n", " ")
         )
-    _write_atomic(out / "summary.md", "\n".join(lines) + "\n")
+    with atomic_write(out / "summary.md", newline="") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 #: `autograde`'s name before there was one autograding path still works, warning once.

@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..files import staged_folder
+
 #: This repository's course.
 DEFAULT_COURSE = Path(__file__).resolve().parent.parent.parent / "labs"
 
@@ -109,14 +111,10 @@ def generate_release(
         with tempfile.TemporaryDirectory(prefix="mitdl-release-") as tmp:
             scratch = scratch_course(root, Path(tmp) / "course")
             run_nbgrader(["generate_assignment", name, "--force", "--create"], scratch)
-            generated = scratch / "release" / name
             target = out / name
-            staging = out / f".{name}.partial"
-            shutil.rmtree(staging, ignore_errors=True)
             out.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(generated, staging)
-            shutil.rmtree(target, ignore_errors=True)
-            staging.rename(target)
+            with staged_folder(target) as staging:
+                shutil.copytree(scratch / "release" / name, staging, dirs_exist_ok=True)
         written += sorted(target.glob("*.ipynb"))
     return written
 
