@@ -25,9 +25,10 @@ What was decided, and why:
 * The data is flushed to disk (fsync) before the rename. The rename alone already hides a
   partial file from other processes; the fsync is for a crash or power cut, after which some
   file systems (XFS, btrfs, ext4 with ``noauto_da_alloc``) can show the renamed name holding an
-  empty or truncated file. It costs about a millisecond for a small file and nothing extra for
-  a download (its bytes reach the disk anyway). The folder is not fsynced: losing the rename in
-  a crash leaves the old file, which is whole.
+  empty or truncated file. On the test machine (ext4 on a virtual disk) it makes writing a
+  1 kB file take 0.25 ms instead of 0.08 ms, and a 64 MB file 70-130 ms instead of 65 ms: the
+  wait for the disk, which a download hides behind the network. The folder is not fsynced:
+  losing the rename in a crash leaves the old file, which is whole.
 * The target's folder must exist: a missing one is a `FileNotFoundError` that names it, rather
   than created, so that a mistyped path fails instead of growing a new tree. Callers that
   promise to create folders (`~mitdeeplearning.music.midi.notes_to_midi`, `save_h5`) create
