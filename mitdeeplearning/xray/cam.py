@@ -57,8 +57,8 @@ __all__ = ["class_activation_maps", "grad_cam"]
 
 #: What each layer keyword names, for the message when a model has no such layer.
 _ROLES = {
-    "feature_layer": "the layer whose (batch, h, w, channels) maps global average pooling "
-    "averages (build_cam_cnn names it 'cam_features')",
+    "feature_layer": "the layer whose (batch, h, w, channels) maps to weigh, for CAM those that "
+    "global average pooling averages (build_cam_cnn names it 'cam_features')",
     "logits_layer": "the Dense layer that gives the logits (build_cam_cnn names it 'cam_logits')",
 }
 
