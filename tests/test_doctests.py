@@ -25,6 +25,7 @@ NUMPY_ONLY = [
     "mitdeeplearning.data.cache",
     "mitdeeplearning.data.download",
     "mitdeeplearning.data.registry",
+    "mitdeeplearning.files",
     "mitdeeplearning.grading.compare",
     "mitdeeplearning.grading.lab1",
     "mitdeeplearning.music.abc",

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..files import atomic_write
 from ..report import FAST_VARIABLE, NOTEBOOK_VARIABLE, OUT_VARIABLE
 from .course import CourseError, course_dir, lab_list
 
@@ -75,7 +76,8 @@ def execute_notebook(
         ) from None
     finally:
         if save_as is not None:
-            nbformat.write(notebook, save_as)
+            with atomic_write(save_as) as handle:
+                nbformat.write(notebook, handle)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -105,7 +107,8 @@ def export_html(notebook, target: Path) -> None:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(notebook)
-    target.write_text(body, encoding="utf-8")
+    with atomic_write(target) as handle:
+        handle.write(body)
 
 
 def save_figures(notebook, stem: str, folder: Path) -> list[Path]:
@@ -122,7 +125,8 @@ def save_figures(notebook, stem: str, folder: Path) -> list[Path]:
             k += 1
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / f"{stem}-cell{index:02d}-{k}.png"
-            target.write_bytes(base64.b64decode(data if isinstance(data, str) else "".join(data)))
+            with atomic_write(target, "wb") as handle:
+                handle.write(base64.b64decode(data if isinstance(data, str) else "".join(data)))
             written.append(target)
     return written
 
@@ -176,6 +180,7 @@ def run_lab(
             metrics = json.loads(stale.read_text(encoding="utf-8")) if stale.exists() else {}
             summary["notebooks"][stem] = {"seconds": seconds, "metrics": metrics}
             summary["seconds"] = round(summary["seconds"] + seconds, 1)
-        (folder / "metrics.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        with atomic_write(folder / "metrics.json") as handle:
+            handle.write(json.dumps(summary, indent=1))
         results[name] = summary
     return results
