@@ -52,6 +52,7 @@ import numpy as np
 import tensorflow as tf
 
 from .._lazy import renamed_keywords
+from .model import FEATURE_LAYER, LOGITS_LAYER
 
 __all__ = ["class_activation_maps", "grad_cam"]
 
@@ -246,8 +247,8 @@ def class_activation_maps(
     images,
     class_index=None,
     *,
-    feature_layer: str | keras.layers.Layer = "cam_features",
-    logits_layer: str | keras.layers.Layer = "cam_logits",
+    feature_layer: str | keras.layers.Layer = FEATURE_LAYER,
+    logits_layer: str | keras.layers.Layer = LOGITS_LAYER,
     batch_size: int = 64,
     contrast: bool = True,
     return_logits: bool = False,
@@ -354,8 +355,8 @@ def grad_cam(
     images,
     class_index=None,
     *,
-    feature_layer: str | keras.layers.Layer = "cam_features",
-    logits_layer: str | keras.layers.Layer = "cam_logits",
+    feature_layer: str | keras.layers.Layer = FEATURE_LAYER,
+    logits_layer: str | keras.layers.Layer = LOGITS_LAYER,
     batch_size: int = 64,
     contrast: bool = True,
 ) -> np.ndarray:

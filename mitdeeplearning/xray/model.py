@@ -20,7 +20,12 @@ import numpy as np
 from .._lazy import moved_names
 from .layers import PerImageStandardisation, ReflectPadding2D
 
-__all__ = ["build_cam_cnn"]
+__all__ = ["FEATURE_LAYER", "LOGITS_LAYER", "build_cam_cnn"]
+
+#: The names `build_cam_cnn` gives the layers that Class Activation Maps read: the last feature
+#: maps (the input of global average pooling) and the Dense layer that gives the logits.
+FEATURE_LAYER = "cam_features"
+LOGITS_LAYER = "cam_logits"
 
 #: Names that lived in this module before the layers, the augmentation and the training moved
 #: out: they still work and warn once.
@@ -155,9 +160,9 @@ def build_cam_cnn(
             )(x)
             x = keras.layers.BatchNormalization(momentum=0.9, name=tag.format("bn"))(x)
             last = block == len(filters) and i == convs_per_block
-            x = keras.layers.ReLU(name="cam_features" if last else tag.format("relu"))(x)
+            x = keras.layers.ReLU(name=FEATURE_LAYER if last else tag.format("relu"))(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-    logits = keras.layers.Dense(2, name="cam_logits")(x)
+    logits = keras.layers.Dense(2, name=LOGITS_LAYER)(x)
     return keras.Model(inputs, logits, name=name)
