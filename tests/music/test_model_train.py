@@ -97,8 +97,8 @@ def test_max_seconds_stops_early():
     assert result.stopped.startswith("max_seconds")
     assert 0 < result.iterations < 10**6
     # It stops before an iteration that would pass the limit (unless the first, which
-    # compiles the step, already did).
-    assert result.seconds <= 1.0 or result.iterations == 1
+    # compiles the step, already did, or a step ran longer than the one before).
+    assert result.seconds < 1.1 or result.iterations == 1
     assert result.history and result.history[-1]["val_bits"] is None
 
 
@@ -363,12 +363,14 @@ def test_a_hand_written_step_keeps_to_the_time_budget_and_anneals(tmp_path):
     model = build_model(len(VOCAB), **SMALL, seed=0)
     optimizer = keras.optimizers.Adam(1e-2)
     my_step = hand_written_step(model, optimizer)
+    window = IDS[:160].reshape(8, 20).astype(np.int32)
+    my_step(window, window)  # compiled before the clock starts, so the budget sees many steps
     kwargs = dict(step=my_step, optimizer=optimizer, seq_length=20, batch_size=8,
                   progress=False, checkpoint_dir=tmp_path / "ckpt")  # fmt: skip
     result = train(model, IDS, val_ids=VAL, iterations=10**6, max_seconds=2.0, anneal=True,
                    eval_every=10, **kwargs)  # fmt: skip
-    assert result.stopped == "max_seconds=2.0 reached"
-    assert result.seconds <= 2.0 or result.iterations == 1
+    assert result.stopped == "max_seconds=2.0 reached" and result.iterations > 10
+    assert result.seconds < 2.1  # before the limit, unless a step ran longer than the last
     rates = [h["learning_rate"] for h in result.history]
     assert rates == sorted(rates, reverse=True) and rates[-1] < 1e-2 * 0.5
     # Resumed with more iterations and no time limit: it continues from its checkpoint.
