@@ -31,6 +31,7 @@ NUMPY_ONLY = [
     "mitdeeplearning.music.abc",
     "mitdeeplearning.music.bar_scanner",
     "mitdeeplearning.music.vocab",
+    "mitdeeplearning.training",
     "mitdeeplearning.xray.localisation",
     "mitdeeplearning.xray.rle",
 ]

@@ -23,7 +23,16 @@ FUNCTION_LINES = 80
 
 #: Student-facing subpackages and modules: what the notebooks import. They never import the
 #: instructor's tools or the command line.
-STUDENT_FACING = ("basics", "music", "xray", "grading", "data", "report.py")
+STUDENT_FACING = (
+    "basics",
+    "music",
+    "xray",
+    "grading",
+    "data",
+    "report.py",
+    "training.py",
+    "files.py",
+)
 
 
 def _modules() -> list[Path]:

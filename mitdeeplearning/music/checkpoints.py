@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from ..files import atomic_write
 from ..training import History, KeepBest
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,8 @@ class Checkpoints:
             "best_val_bits": best.best if best.found else None,
             "best_iteration": best.best_step,
         }
-        tmp = self.folder / "history.json.tmp"
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.folder / "history.json")
+        with atomic_write(self.folder / "history.json") as handle:
+            handle.write(json.dumps(state))
 
 
 def load_weights_copy(model: keras.Model, path: Path) -> list[np.ndarray]:

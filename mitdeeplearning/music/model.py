@@ -12,6 +12,7 @@ from pathlib import Path
 
 import keras
 
+from ..files import atomic_write
 from .vocab import Vocab
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
@@ -163,7 +164,8 @@ def save_model(model: keras.Model, vocab: Vocab, folder: str | os.PathLike) -> P
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_weights(folder / "model.weights.h5")
-    (folder / "model.json").write_text(json.dumps(config, indent=1))
+    with atomic_write(folder / "model.json") as handle:
+        handle.write(json.dumps(config, indent=1))
     vocab.save(folder / "vocab.json")
     return folder
 
