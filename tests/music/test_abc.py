@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import logging
 import random
 import re
@@ -232,10 +231,6 @@ def test_limit_keeps_the_first_tunes_and_must_be_positive(tmp_path):
 
 
 # ## The module itself ------------------------------------------------------------------------
-
-
-def test_the_docstring_examples_run():
-    assert doctest.testmod(abc_module).failed == 0
 
 
 def test_importing_the_package_does_not_import_music21():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import io
 import subprocess
 import sys
@@ -308,10 +307,6 @@ def test_tunes_music21_cannot_write_still_become_midi(tmp_path):
 
 
 # ## The module itself
-
-
-def test_the_docstring_examples_run():
-    assert doctest.testmod(audio).failed == 0
 
 
 def test_plot_piano_roll_still_imports_from_here_with_a_warning(monkeypatch):

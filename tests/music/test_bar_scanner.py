@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 
-from mitdeeplearning.music import bar_scanner
 from mitdeeplearning.music.bar_scanner import BarScanner, UnreadableTune
 
 
@@ -19,10 +16,6 @@ def scan(meter: str, unit: str | None, *lines: str) -> BarScanner:
             scanner.line(line, number)
     scanner.finish()
     return scanner
-
-
-def test_the_docstring_examples_run():
-    assert doctest.testmod(bar_scanner).failed == 0
 
 
 def test_the_unit_defaults_to_the_abc_standard():

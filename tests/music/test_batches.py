@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 import itertools
 
 import numpy as np
 import pytest
 
-from mitdeeplearning.music import batches, get_batch, make_dataset, split_tunes
+from mitdeeplearning.music import get_batch, make_dataset, split_tunes
 from mitdeeplearning.music.batches import eval_windows, join_tunes, stream_batches
 from mitdeeplearning.music.vocab import TUNE_SEPARATOR
 
@@ -99,7 +98,3 @@ def test_resuming_skips_the_batches_already_taken():
 def test_too_short_a_corpus_is_a_clear_error():
     with pytest.raises(ValueError, match="too few for 8 streams"):
         next(stream_batches(np.arange(50), 10, 8))
-
-
-def test_the_docstring_examples_run():
-    assert doctest.testmod(batches).failed == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import mido
@@ -276,10 +275,6 @@ def test_decode_rejects_empty_input_and_bad_arguments(tmp_path, tokens, kwargs, 
 
 
 # ## The module itself
-
-
-def test_the_docstring_examples_run():
-    assert doctest.testmod(midi).failed == 0
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path, monkeypatch):
