@@ -13,13 +13,18 @@ Nothing here imports nbgrader or runs code; `validate` and `autograde` beside it
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import difflib
 import json
 import os
-import re
+from collections.abc import Mapping
 from pathlib import Path
+
+from .names import Names, parse_cell
+from .rules import default_refusals, refused_names
+from .scan import checks_called, scan_source
 
 #: The stub nbgrader puts in each answer cell of a release.
 STUB = "raise NotImplementedError()"
@@ -281,39 +286,65 @@ def unanswered(notebook: dict) -> list[str]:
     ]
 
 
-# What an answer cell has no reason to touch: the kernel, the import system, builtins, and the
-# attributes of library modules.
-_TAMPERING = [
-    (r"\bget_ipython\b|\bIPython\.(core|get_ipython)", "uses the IPython kernel"),
-    (r"input_transformers|ast_transformers|events\.register", "registers kernel hooks"),
-    (r"\bsys\.modules\b", "edits sys.modules"),
-    (r"\bbuiltins\b|__builtins__", "touches builtins"),
-    (r"\bsetattr\s*\(\s*(grading|np|numpy|tf|keras|mitdeeplearning)\b", "patches a library"),
-    (r"^\s*(grading|np|numpy|tf|keras|mitdeeplearning)(\.\w+)+\s*=[^=]", "patches a library"),
-    (r"\bimportlib\.reload\b", "reloads modules"),
-    (r"\bos\._exit\b|\bsys\.exit\b", "exits the kernel"),
-    (r"gradebook|sqlite3|\bnbgrader\b|autograded|submitted/", "reaches for the grading files"),
-    (r"\b(os\.walk|os\.listdir|os\.scandir|glob\.glob|shutil\.rmtree)\b", "explores files"),
-]
-
-
-def scan_answers(notebook: dict, release: dict | None = None) -> list[str]:
-    """Flags for the instructor: answer cells (and code cells the release does not have) that
-    tamper with the kernel, each with its line."""
-    given = {_source(c).strip() for c in (release or {}).get("cells", [])}
-    flags = []
+def exercise_checks(notebook: dict) -> dict[str, set[str]]:
+    """Grade id of each answer cell → the checks its following test cells call (the test
+    cells up to the next answer cell; answer cells in a row share them)."""
+    checks: dict[str, set[str]] = {}
+    answers: list[str] = []
+    after_test = False
     for cell in notebook["cells"]:
         meta = _meta(cell)
-        if cell.get("cell_type") != "code" or meta.get("locked"):
-            continue
-        if not meta.get("solution") and _source(cell).strip() in given:
-            continue  # the release's own code (its set-up cell)
+        if meta.get("solution") and "grade_id" in meta:
+            answers = [] if after_test else answers
+            after_test = False
+            answers.append(meta["grade_id"])
+            checks.setdefault(meta["grade_id"], set())
+        elif meta.get("grade") and cell.get("cell_type") == "code":
+            after_test = True
+            for grade_id in answers:
+                checks[grade_id] |= checks_called(_source(cell))
+    return checks
+
+
+def scan_answers(
+    notebook: dict, release: dict | None = None, *, refusals: Mapping | None = None
+) -> list[str]:
+    """Flags for the instructor, ``"<grade id> <reason>: <line>"``: what answer cells (and code
+    cells the release does not have) reach for, and answers that call what their exercise's
+    checks refuse (`refusals`, default `mitdeeplearning.grading.REFUSALS`). See
+    `mitdeeplearning.instructor.scan` for the reasons.
+
+    The exercises' checks are read from the release's test cells (a student's edits to a locked
+    cell change nothing). In a code cell of the student's own, a line the release also has (a
+    set-up cell run twice, a given cell edited) is not flagged.
+    """
+    refusals = default_refusals() if refusals is None else refusals
+    release_cells = (release or {}).get("cells", [])
+    given = {_source(c).strip() for c in release_cells}
+    given_lines = {
+        line.strip()
+        for c in release_cells
+        if c.get("cell_type") == "code" and not _meta(c).get("solution")
+        for line in _source(c).splitlines()
+    }
+    code_cells = [c for c in notebook["cells"] if c.get("cell_type") == "code"]
+    trees = []
+    for cell in code_cells:
+        with contextlib.suppress(SyntaxError):
+            trees.append(parse_cell(_source(cell)))
+    names = Names.of_cells(trees)
+    checks = exercise_checks(release or notebook)
+    flags = []
+    for cell in code_cells:
+        meta = _meta(cell)
+        answer = bool(meta.get("solution"))
+        if not answer and (meta.get("locked") or _source(cell).strip() in given):
+            continue  # a test cell (nbgrader restores it) or the release's own code
         name = meta.get("grade_id", "an unlabelled cell")
-        for line in _source(cell).splitlines():
-            for pattern, what in _TAMPERING:
-                if re.search(pattern, line):
-                    flags.append(f"{name} {what}: {line.strip()[:120]}")
-                    break
+        refused = refused_names(refusals, checks.get(name, ())) if answer else {}
+        for _, reason, line in scan_source(_source(cell), names, refused):
+            if answer or line.strip() not in given_lines:
+                flags.append(f"{name} {reason}: {line.strip()[:120]}")
     return flags
 
 
