@@ -95,7 +95,7 @@ def test_student_facing_code_never_imports_the_instructors_tools():
 #: The package's layers, bottom up: a module imports only from its own layer or those below,
 #: and the topic packages, side by side, never import each other.
 LAYERS = [
-    {"_version", "_lazy", "files"},
+    {"_version", "_lazy", "files", "guard"},
     {"data", "report", "training"},
     {"basics", "music", "xray"},
     {"grading"},

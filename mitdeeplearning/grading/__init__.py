@@ -9,8 +9,15 @@ The package has one module per idea:
 
 - `mitdeeplearning.grading.compare`: reading, running and comparing an answer without trusting
   it, and the verdicts (`GradingError`, a check mark);
+- `mitdeeplearning.grading.integrity`: what the checks rely on (builtins, NumPy, the guard,
+  this package's text), recorded at first import and verified by every check;
+- `mitdeeplearning.grading.refusals`: what each exercise refuses to let an answer delegate to
+  (`REFUSALS`, keyed by check name), and `mitdeeplearning.grading.delegation`, which finds such
+  a delegation in an answer's code before it runs;
 - `mitdeeplearning.grading.lab1`: Lab 1's checks (TensorFlow basics, music generation);
-- `mitdeeplearning.grading.lab2`: Lab 2's checks (pneumothorax, ROC, Class Activation Maps).
+- `mitdeeplearning.grading.lab2`: Lab 2's checks of the classifier (class weights, the
+  weighted loss, predictions, the ROC curve), and `mitdeeplearning.grading.cams` its checks of
+  Class Activation Maps and the pointing game.
 
 Every check is importable from here: ``grading.check_roc``.
 
@@ -19,9 +26,12 @@ explicitly instead of relying on a seed's initial values, and they test sampling
 statistics. They do not trust what they are given: answers are converted to NumPy arrays of an
 explicit dtype and shape before comparing, numbers are compared with plain Python arithmetic
 (never with the answer's own ``__eq__`` or with ``numpy.testing``, which a notebook could
-patch), and graded cells call the checks through `fresh()`, a copy of this whole package (this
-module, `compare`, `lab1` and `lab2`) executed anew from its files, so patching
-``mitdeeplearning.grading`` or any of its modules in the notebook changes nothing.
+patch), and graded cells call the checks through `fresh()`, a copy of this whole package
+executed anew from the text its files had when it was first imported, so patching
+``mitdeeplearning.grading`` or any of its modules in the notebook, or its files on disk,
+changes nothing. An answer that only calls the package's or a library's implementation of its
+exercise fails (`REFUSALS`, `mitdeeplearning.guard`), and an answer that replaces what the checks
+use (a builtin, a NumPy function) fails with a sentence that says what was replaced.
 
 What an in-kernel check cannot prevent (code that rewrites the kernel itself) is covered by the
 instructor's tools, which scan answer cells for tampering.
@@ -29,6 +39,7 @@ instructor's tools, which scan answer cells for tampering.
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.util
 import os
 import sys
@@ -39,6 +50,8 @@ import types
 # its own modules, never the ones the notebook may have patched.
 from mitdeeplearning._lazy import moved_names
 
+from . import cams, compare, delegation, integrity, lab1, lab2, refusals
+from .cams import check_cams, check_features_and_weights, check_pointing_game, check_upsample
 from .compare import GradingError
 from .lab1 import (
     check_dense_layer,
@@ -52,19 +65,13 @@ from .lab1 import (
     check_tensor,
     check_vectorise,
 )
-from .lab2 import (
-    check_cams,
-    check_class_weights,
-    check_features_and_weights,
-    check_pointing_game,
-    check_predict,
-    check_roc,
-    check_upsample,
-    check_weighted_loss,
-)
+from .lab2 import check_class_weights, check_predict, check_roc, check_weighted_loss
+from .refusals import REFUSALS, Refusal
 
 __all__ = [
+    "REFUSALS",
     "GradingError",
+    "Refusal",
     "check_cams",
     "check_class_weights",
     "check_dense_layer",
@@ -87,41 +94,87 @@ __all__ = [
 ]
 
 
-def fresh() -> types.ModuleType:
-    """A new copy of this package, every module of it executed anew from its file.
+class _CopyLoader(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds and loads the modules of one copy (``<name>``, ``<name>.lab2``...) from the text
+    recorded in the snapshot, never from the files, and hands the copy the snapshot."""
 
-    Graded cells call ``grading.fresh().check_...``: whatever a notebook did to the imported
-    package or to any of its modules (replacing a check, or a helper, with one that always
-    passes), the copy is untouched. The copy is registered in `sys.modules` under a random name
-    only while it is executed (its relative imports need it), so no later import can reach it.
+    def __init__(self, name: str, snapshot: integrity.Snapshot) -> None:
+        self.name, self.snapshot = name, snapshot
 
-    Returns
-    -------
-    module
-        The copy, with the same public names as ``mitdeeplearning.grading``, and its own
-        ``compare``, ``lab1`` and ``lab2`` modules.
+    def _key(self, fullname: str) -> str | None:
+        if fullname == self.name:
+            return "__init__"
+        if fullname.startswith(f"{self.name}.") and fullname.count(".") == 1:
+            return fullname.rpartition(".")[2]
+        return None
 
-    Examples
-    --------
-    >>> checks = fresh()
-    >>> checks.check_minimum([0.0, 2.0, 3.5, 3.999], target=4.0)
-    ✓ gradient descent converged to x = 3.9990 (minimum at 4.0)
-    >>> checks.lab1 is fresh().lab1
-    False
-    """
-    package_dir = os.path.dirname(os.path.abspath(__file__))
-    name = f"mitdeeplearning_grading_copy_{os.urandom(8).hex()}"
-    spec = importlib.util.spec_from_file_location(
-        name, os.path.join(package_dir, "__init__.py"), submodule_search_locations=[package_dir]
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        for key in [key for key in sys.modules if key == name or key.startswith(f"{name}.")]:
-            del sys.modules[key]
-    return module
+    def find_spec(self, fullname, path=None, target=None):
+        key = self._key(fullname)
+        if key is None or key not in self.snapshot.sources:
+            return None
+        spec = importlib.util.spec_from_loader(fullname, self, is_package=key == "__init__")
+        spec.origin = os.path.join(self.snapshot.folder, f"{key}.py")
+        spec.has_location = True
+        return spec
+
+    def create_module(self, spec):
+        return None  # the default module
+
+    def exec_module(self, module) -> None:
+        key = self._key(module.__name__)
+        filename = os.path.join(self.snapshot.folder, f"{key}.py")
+        module.__file__ = filename
+        if key == "integrity":
+            module.INHERITED_SNAPSHOT = self.snapshot  # taken up (and removed) by the module
+        exec(compile(self.snapshot.sources[key], filename, "exec"), vars(module))
+
+
+def _copier(snapshot: integrity.Snapshot, loader_class: type = _CopyLoader):
+    """`fresh`, bound to the snapshot taken when this package was first imported and to the
+    loader (held in its closure, where no patch of the package's modules reaches them)."""
+
+    def fresh() -> types.ModuleType:
+        """A new copy of this package, every module of it executed anew.
+
+        Graded cells call ``grading.fresh().check_...``: whatever a notebook did to the
+        imported package or to any of its modules (replacing a check, or a helper, with one
+        that always passes), the copy is untouched. It is executed from the text the package's
+        files had when ``mitdeeplearning.grading`` was first imported (the notebooks' set-up
+        cells import it), so replacing a file on disk afterwards changes nothing either. The
+        copy is registered in `sys.modules` under a random name only while it is executed (its
+        relative imports need it), so no later import can reach it.
+
+        Returns
+        -------
+        module
+            The copy, with the same public names as ``mitdeeplearning.grading``, and its own
+            ``compare``, ``lab1``, ``lab2`` (and other) modules.
+
+        Examples
+        --------
+        >>> checks = fresh()
+        >>> checks.check_minimum([0.0, 2.0, 3.5, 3.999], target=4.0)
+        ✓ gradient descent converged to x = 3.9990 (minimum at 4.0)
+        >>> checks.lab1 is fresh().lab1
+        False
+        """
+        name = f"mitdeeplearning_grading_copy_{os.urandom(8).hex()}"
+        loader = loader_class(name, snapshot)
+        sys.meta_path.insert(0, loader)
+        try:
+            return importlib.import_module(name)
+        finally:
+            sys.meta_path.remove(loader)
+            for key in [key for key in sys.modules if key == name or key.startswith(f"{name}.")]:
+                del sys.modules[key]
+
+    return fresh
+
+
+fresh = _copier(integrity.SNAPSHOT)
+integrity.record_baseline(
+    [sys.modules[__name__], cams, compare, delegation, integrity, lab1, lab2, refusals]
+)
 
 
 #: Old public names still work. Only the package as imported warns (once): graded cells use

@@ -1,12 +1,19 @@
 """Reading, running and comparing a student's answer without trusting it.
 
-Every check goes through these helpers. An answer is run through `call_answer` (an exception
-becomes a failure that names it), converted to a NumPy array of an explicit dtype by `to_array`
-(an object that claims to equal everything is not numbers), and compared with plain Python
-arithmetic on its values (`max_difference`, `expect_close`): never with the answer's own
-``__eq__`` or with ``numpy.testing``, which a notebook could patch. The NumPy functions used for
-converting are captured when this module is imported, so an answer that replaces
-``numpy.asarray`` while it runs does not change how the next answer is read.
+Every check goes through these helpers. A check first takes the answer through `graded_answer`,
+which fails if anything the checks rely on was replaced (`integrity`) or if the answer's code
+hands the exercise to a refused implementation (`refusals`, `delegation`), and returns an
+`Answer`: calling it runs the student's function through `call_answer` (an exception becomes a
+failure that names it) inside ``guard.grading_exercise``, so this package's own implementation
+of the exercise refuses to run, and checks again afterwards that nothing was replaced.
+
+What the answer returns is converted to a NumPy array of an explicit dtype, a copy, by
+`Answer.array` (`to_array`; an object that claims to equal everything is not numbers), and only
+then does the check compute what it expects: an answer that reads its caller's frame finds no
+expected value there. Values are compared with plain Python arithmetic (`max_difference`,
+`expect_close`): never with the answer's own ``__eq__``, with `math` or with
+``numpy.testing``, which a notebook could patch. The NumPy functions used for converting are
+captured when this module is imported.
 
 A check fails by raising `GradingError` through `fail`, and passes by printing one line that
 starts with a check mark through `passed`.
@@ -14,20 +21,29 @@ starts with a check mark through `passed`.
 
 from __future__ import annotations
 
-import math
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 import numpy as np
 
+from .delegation import find_refused
+from .integrity import SNAPSHOT, find_tampering
+from .refusals import REFUSALS
+
 # Captured at import: a notebook that patches numpy afterwards does not change them.
-_asarray = np.asarray
+_array = np.array
 _ndarray = np.ndarray
 _float64 = np.float64
+_guard = SNAPSHOT.guard  # the guard as it was when grading was first imported
+_INFINITY = float("inf")
 
 __all__ = [
+    "Answer",
     "GradingError",
     "call_answer",
+    "graded_answer",
+    "verify_integrity",
     "expect_close",
     "expect_shape",
     "fail",
@@ -104,7 +120,7 @@ def to_array(value: Any, name: str, dtype: Any = _float64) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        A plain ``ndarray`` (never a subclass) of `dtype`, of the answer's shape.
+        A plain ``ndarray`` (never a subclass) of `dtype`, of the answer's shape: a new copy.
 
     Raises
     ------
@@ -133,7 +149,7 @@ def to_array(value: Any, name: str, dtype: Any = _float64) -> np.ndarray:
         except Exception as exc:  # noqa: BLE001 - whatever the object raises, it is not a tensor
             fail(f"`{name}` could not be read as numbers ({type(exc).__name__}: {exc}).")
     try:
-        array = _asarray(value, dtype=dtype)
+        array = _array(value, dtype=dtype, copy=True)  # a copy the answer holds no reference to
     except (TypeError, ValueError) as exc:
         fail(f"`{name}` should be numbers (a tensor or array), not {type(value).__name__} ({exc}).")
     if type(array) is not _ndarray:
@@ -181,10 +197,128 @@ def call_answer(function: Callable, name: str, *args: Any, **kwargs: Any) -> Any
         return function(*args, **kwargs)
     except NotImplementedError:
         fail(f"`{name}` is not implemented yet (it raises NotImplementedError).")
-    except GradingError:
+    except (GradingError, _guard.DelegationRefused, _guard.GradingTampered):
         raise
     except Exception as exc:  # noqa: BLE001 - report any error the student's code raises
         fail(f"`{name}` raised {type(exc).__name__}: {exc}")
+
+
+def verify_integrity() -> None:
+    """Fail if anything the checks rely on was replaced since grading was first imported.
+
+    Every check calls it first (through `graded_answer`, or directly for a value).
+
+    Raises
+    ------
+    GradingError
+        Naming what was replaced (a builtin, a NumPy function, the guard, a grading helper).
+
+    Examples
+    --------
+    >>> verify_integrity()  # nothing replaced: nothing happens
+    """
+    message = find_tampering()
+    if message is not None:
+        fail(message)
+
+
+def graded_answer(answer: Any, name: str, check: str) -> Answer:
+    """The student's `answer` to the exercise that `check` grades, ready to be run.
+
+    Fails before running anything if anything the checks rely on was replaced, or if the
+    answer's code refers to an implementation the exercise refuses (``REFUSALS[check]``).
+
+    Parameters
+    ----------
+    answer : callable
+        The student's function or class.
+    name : str
+        Its name in the notebook, for messages.
+    check : str
+        The check's name, its key in `REFUSALS` (``"check_roc"``).
+
+    Returns
+    -------
+    Answer
+        Call it like the student's function.
+
+    Raises
+    ------
+    GradingError
+        When something was replaced (see `verify_integrity`).
+    mitdeeplearning.guard.DelegationRefused
+        When the answer refers to a refused function or class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> answer = graded_answer(lambda x: np.sort(x)[::-1], "descending", "check_roc")
+    >>> answer.array(answer([2, 3, 1]), "the values")
+    array([3., 2., 1.])
+    """
+    verify_integrity()
+    refusal = REFUSALS[check]
+    found = find_refused(answer, refusal.package, refusal.library)
+    if found is not None:
+        why = "is for later cells" if found in refusal.package else "is not allowed here"
+        raise _guard.DelegationRefused(_guard.refusal_message(found, why))
+    return Answer(answer, name, check, refusal.package)
+
+
+class Answer:
+    """A student's answer, run the way every check runs it.
+
+    Each call runs inside ``guard.grading_exercise(check, refused)``, so the package's own
+    implementations of the exercise refuse to run; afterwards it fails if the answer left a
+    trace or profile function behind (one could rewrite the check's values as it runs), or
+    replaced anything the checks rely on. Build one with `graded_answer`.
+
+    Parameters
+    ----------
+    function : callable
+        The student's function or class.
+    name : str
+        Its name in the notebook, for messages.
+    check : str
+        The check that grades it.
+    refused : tuple of str
+        The package functions its exercise refuses.
+    """
+
+    def __init__(self, function: Any, name: str, check: str, refused: tuple[str, ...]) -> None:
+        self.function, self.name, self.check, self.refused = function, name, check, refused
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the answer on `args` (see `call_answer`); its result, not yet trusted."""
+        return self.run(self.function, self.name, *args, **kwargs)
+
+    def run(self, function: Callable, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Run `function`, part of the answer (a method of the student's class), like a call."""
+        tracers = (sys.gettrace(), sys.getprofile())
+        with _guard.grading_exercise(self.check, self.refused):
+            try:
+                return call_answer(function, name, *args, **kwargs)
+            finally:
+                self._verify_after(name, tracers)
+
+    def array(self, value: Any, name: str, dtype: Any = _float64) -> np.ndarray:
+        """`to_array`, run like the answer (converting may run the answer's own code)."""
+        tracers = (sys.gettrace(), sys.getprofile())
+        with _guard.grading_exercise(self.check, self.refused):
+            try:
+                return to_array(value, name, dtype)
+            finally:
+                self._verify_after(name, tracers)
+
+    def _verify_after(self, name: str, tracers: tuple) -> None:
+        if (sys.gettrace(), sys.getprofile()) != tracers:
+            sys.settrace(tracers[0])
+            sys.setprofile(tracers[1])
+            fail(
+                f"`{name}` installed a trace or profile function (sys.settrace, sys.setprofile), "
+                "which could change how it is graded: remove it."
+            )
+        verify_integrity()
 
 
 # ## Comparing in plain Python arithmetic ----------------------------------------------------------
@@ -221,8 +355,8 @@ def max_difference(a: np.ndarray, b: np.ndarray) -> float:
     """
     worst = 0.0
     for x, y in zip(flat_values(a), flat_values(b), strict=True):
-        if math.isnan(x) or math.isnan(y):
-            return math.inf
+        if x != x or y != y:  # NaN, in plain Python (`math` could be patched)
+            return _INFINITY
         worst = max(worst, abs(float(x) - float(y)))
     return worst
 

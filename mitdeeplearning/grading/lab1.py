@@ -4,28 +4,32 @@ Each check takes what the student wrote, tries it on small inputs of its own and
 one line starting with a check mark or raises `GradingError` with one sentence that says what is
 wrong. Checks that need TensorFlow import it when they run; the rest (`check_minimum`,
 `check_vectorise`, `check_get_batch`, `check_loss`, `check_sample`) need only NumPy.
+
+Each check says next to it what its exercise refuses (`refuses`), runs the answer through
+`graded_answer`, and computes what it expects only after the answer's output has been read.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .compare import (
-    call_answer,
     expect_close,
     expect_shape,
     fail,
     flat_values,
+    graded_answer,
     log_softmax,
     max_difference,
     passed,
     sigmoid,
     to_array,
+    verify_integrity,
 )
+from .refusals import refuses
 
 # Captured at import: a notebook that patches numpy afterwards does not change them.
 _asarray = np.asarray
@@ -49,12 +53,15 @@ __all__ = [
 # ## Part 1: TensorFlow ----------------------------------------------------------------------------
 
 
+@refuses()
 def check_tensor(
     value: Any, name: str, *, rank: int, shape: tuple | None = None, dtype: str | None = None
 ) -> None:
     """`value` is a TensorFlow tensor of `rank` (and `shape`, and dtype kind ``"int"``,
     ``"float"`` or ``"string"`` when given)."""
     import tensorflow as tf
+
+    verify_integrity()
 
     if not isinstance(value, tf.Tensor | tf.Variable):
         fail(
@@ -78,18 +85,20 @@ def check_tensor(
     passed(f"{name}: rank {rank}" + (f", shape {tuple(shape)}" if shape else ""))
 
 
+@refuses()
 def check_graph_function(func: Callable, cases: list[tuple[float, float]] | None = None) -> None:
     """`func(a, b)` computes ``e = (a + b) * (b - 1)``, for numbers and for arrays."""
+    answer = graded_answer(func, "func", "check_graph_function")
     cases = cases or [(1.5, 2.5), (-3.0, 0.5), (0.0, 1.0)]
     for a, b in cases:
+        got = answer.array(answer(_asarray(a, "float32"), _asarray(b, "float32")), "e")
+        if got.size != 1:
+            fail(f"func({a}, {b}) should be one number; got shape {tuple(got.shape)}.")
         expected = _asarray((a + b) * (b - 1), dtype=_float64)
-        got = to_array(
-            call_answer(func, "func", _asarray(a, "float32"), _asarray(b, "float32")), "e"
-        )
         expect_close(got.reshape(expected.shape), expected, f"func({a}, {b})", tol=1e-5)
     a = _asarray([[1.0, 2.0], [3.0, 4.0]], "float32")
     b = _asarray([[0.5, -1.0], [2.0, 3.0]], "float32")
-    got = to_array(call_answer(func, "func", a, b), "e")
+    got = answer.array(answer(a.copy(), b.copy()), "e")
     expect_close(got, (a.astype(_float64) + b) * (b - 1.0), "func on 2x2 arrays", tol=1e-5)
     passed("func computes (a + b) * (b - 1), element by element")
 
@@ -109,31 +118,38 @@ def _assign_weights(layer, arrays: list[np.ndarray], name: str) -> None:
         weight.assign(match.astype("float32"))
 
 
+# The exercise is the dense layer itself: Keras' own Dense layer (used or inherited) refuses.
+@refuses(library=("keras.layers.Dense",))
 def check_dense_layer(layer_class: type, n_inputs: int = 2, n_outputs: int = 3) -> None:
     """A dense layer ``y = sigmoid(x W + b)`` with ``W`` of shape (inputs, outputs) and ``b`` of
     shape (1, outputs), checked with weights set to known values."""
+    answer = graded_answer(layer_class, "OurDenseLayer", "check_dense_layer")
     rng = np.random.default_rng(n_inputs * 100 + n_outputs)
-    layer = call_answer(layer_class, "OurDenseLayer", n_outputs)
-    call_answer(layer.build, "OurDenseLayer.build", (1, n_inputs))
+    layer = answer(n_outputs)
+    answer.run(layer.build, "OurDenseLayer.build", (1, n_inputs))
     w = rng.normal(size=(n_inputs, n_outputs))
     b = rng.normal(size=(1, n_outputs))
     _assign_weights(layer, [w, b], "OurDenseLayer")
     x = rng.normal(size=(4, n_inputs)).astype("float32")
-    y = to_array(call_answer(layer, "OurDenseLayer", x), "the layer's output")
+    y = answer.array(answer.run(layer, "OurDenseLayer", x.copy()), "the layer's output")
     w32, b32 = w.astype("float32").astype(_float64), b.astype("float32").astype(_float64)
     expect_close(y, sigmoid(x.astype(_float64) @ w32 + b32), "the layer's output", tol=1e-4)
     passed(f"OurDenseLayer({n_outputs}) computes sigmoid(x W + b)")
 
 
+# The exercise gives the model its Dense layer: what it asks for is the call, which refuses
+# nothing of the package's or a library's.
+@refuses()
 def check_identity_model(model_class: type, n_outputs: int = 3) -> None:
     """A subclassed model whose ``call(inputs, isidentity=False)`` returns the inputs unchanged
     when ``isidentity`` is True and its dense layer's output otherwise."""
+    answer = graded_answer(model_class, "IdentityModel", "check_identity_model")
     rng = np.random.default_rng(7)
-    model = call_answer(model_class, "IdentityModel", n_outputs)
+    model = answer(n_outputs)
     x = rng.normal(size=(2, 4)).astype("float32")
-    call_answer(model, "IdentityModel", x)  # builds the dense layer
-    same = to_array(
-        call_answer(model, "IdentityModel", x, isidentity=True), "model(x, isidentity=True)"
+    answer.run(model, "IdentityModel", x.copy())  # builds the dense layer
+    same = answer.array(
+        answer.run(model, "IdentityModel", x.copy(), isidentity=True), "model(x, isidentity=True)"
     )
     expect_close(same, x.astype(_float64), "model(x, isidentity=True)", tol=0)
     dense = getattr(model, "dense", None)
@@ -141,7 +157,7 @@ def check_identity_model(model_class: type, n_outputs: int = 3) -> None:
         fail("IdentityModel should keep its Dense layer in `self.dense`.")
     w, b = rng.normal(size=(4, n_outputs)), rng.normal(size=(n_outputs,))
     _assign_weights(dense, [w, b], "self.dense")
-    out = to_array(call_answer(model, "IdentityModel", x), "model(x)")
+    out = answer.array(answer.run(model, "IdentityModel", x.copy()), "model(x)")
     expected = x.astype(_float64) @ w.astype("float32") + b.astype("float32")
     activation = getattr(dense, "activation", None)
     if getattr(activation, "__name__", "") == "sigmoid":
@@ -150,6 +166,7 @@ def check_identity_model(model_class: type, n_outputs: int = 3) -> None:
     passed("IdentityModel returns its input with isidentity=True and the dense output otherwise")
 
 
+@refuses()
 def check_minimum(history: Any, target: float, tol: float = 1e-2) -> None:
     """Gradient descent recorded in `history` (the value of x at each step) ended at `target`.
 
@@ -167,11 +184,12 @@ def check_minimum(history: Any, target: float, tol: float = 1e-2) -> None:
     >>> check_minimum([0.0, 2.0, 3.5, 3.999], target=4.0)
     ✓ gradient descent converged to x = 3.9990 (minimum at 4.0)
     """
+    verify_integrity()
     values = to_array(history, "history").ravel()
     if values.size < 2:
         fail("`history` should hold the value of x after every step (at least two steps).")
     last, first = float(values[-1]), float(values[0])
-    if math.isnan(last):
+    if last != last:  # NaN
         fail("x became NaN: the learning rate is too large.")
     if not abs(last - target) <= tol:
         fail(
@@ -186,6 +204,7 @@ def check_minimum(history: Any, target: float, tol: float = 1e-2) -> None:
 # ## Part 2: music generation ----------------------------------------------------------------------
 
 
+@refuses(package=("music.Vocab.encode",))
 def check_vectorise(vectorize: Callable, char2idx: dict, text: str) -> None:
     """`vectorize(text)` maps each character to its index in `char2idx`, as an int array.
 
@@ -212,11 +231,10 @@ def check_vectorise(vectorize: Callable, char2idx: dict, text: str) -> None:
     ...     print(error)
     Character 1 ('b') should map to 1, not 0.
     """
-    lookup = {str(k): int(v) for k, v in dict(char2idx).items()}
+    answer = graded_answer(vectorize, "vectorize_string", "check_vectorise")
     for sample in (text, text[:1], text[len(text) // 2 :]):
-        got = to_array(
-            call_answer(vectorize, "vectorize_string", sample), "the vector", dtype=_int64
-        )
+        got = answer.array(answer(sample), "the vector", dtype=_int64)
+        lookup = {str(k): int(v) for k, v in dict(char2idx).items()}
         expected = _asarray([lookup[c] for c in sample], dtype=_int64)
         if got.ndim != 1 or got.shape[0] != len(sample):
             fail(
@@ -233,6 +251,7 @@ def check_vectorise(vectorize: Callable, char2idx: dict, text: str) -> None:
     passed("vectorize_string maps every character to its index")
 
 
+@refuses(package=("music.get_batch",))
 def check_get_batch(get_batch: Callable, trials: int = 50) -> None:
     """`get_batch(ids, seq_length, batch_size, rng)` returns windows ``x`` of the corpus and
     targets ``y`` shifted by one, drawn from anywhere in it with the generator given.
@@ -260,15 +279,16 @@ def check_get_batch(get_batch: Callable, trials: int = 50) -> None:
     ...     print(error)
     Each row of y should be its row of x shifted by one token (y[i, t] is the token after x[i, t]).
     """
+    answer = graded_answer(get_batch, "get_batch", "check_get_batch")
     corpus = np.arange(1000, 1037, dtype=_int64)  # distinct values: a window's start is known
     n = len(corpus)
 
     def draw(seq_length: int, batch_size: int, rng) -> tuple[np.ndarray, np.ndarray]:
-        result = call_answer(get_batch, "get_batch", corpus.copy(), seq_length, batch_size, rng)
+        result = answer(corpus.copy(), seq_length, batch_size, rng)
         if not isinstance(result, tuple | list) or len(result) != 2:
             fail("get_batch should return a pair (x, y).")
-        x = to_array(result[0], "x", dtype=_int64)
-        y = to_array(result[1], "y", dtype=_int64)
+        x = answer.array(result[0], "x", dtype=_int64)
+        y = answer.array(result[1], "y", dtype=_int64)
         expect_shape(x, (batch_size, seq_length), "x")
         expect_shape(y, (batch_size, seq_length), "y")
         return x, y
@@ -307,29 +327,37 @@ def check_get_batch(get_batch: Callable, trials: int = 50) -> None:
     passed("get_batch returns random windows and their targets shifted by one")
 
 
+# Keras' layers (Embedding, LSTM or GRU, Dense) are what the exercise asks the model to be built
+# from; the package's ready-made model refuses.
+@refuses(package=("music.build_model",))
 def check_model_output(build_model: Callable, vocab_size: int = 20) -> None:
     """`build_model(vocab_size, embedding_dim, rnn_units, batch_size)` maps ``(batch, time)``
     token ids to ``(batch, time, vocab_size)`` logits."""
-    model = call_answer(build_model, "build_model", vocab_size, 8, 16, 4)
+    answer = graded_answer(build_model, "build_model", "check_model_output")
+    model = answer(vocab_size, 8, 16, 4)
     x = np.zeros((4, 7), dtype="int32")
     x[:, ::2] = 3
-    out = to_array(call_answer(model, "the model", x), "the model's output")
+    out = answer.array(answer.run(model, "the model", x), "the model's output")
     expect_shape(out, (4, 7, vocab_size), "the model's output for a batch of 4 windows of 7")
     passed(f"the model maps (batch, time) ids to (batch, time, {vocab_size}) logits")
 
 
+# The exercise asks for Keras' sparse categorical cross-entropy: that stays allowed. The
+# package's per-window loss (that same loss, averaged over time) refuses.
+@refuses(package=("music.sequence_loss",))
 def check_loss(compute_loss: Callable, seed: int = 0) -> None:
     """`compute_loss(labels, logits)`: mean sparse categorical cross-entropy from logits."""
+    answer = graded_answer(compute_loss, "compute_loss", "check_loss")
     rng = np.random.default_rng(seed)
     for shape in ((2, 3, 5), (1, 4, 7)):
         logits = (rng.normal(size=shape) * 3).astype("float32")
         labels = rng.integers(0, shape[-1], size=shape[:-1]).astype("int32")
-        log_probs = log_softmax(logits.astype(_float64))
-        expected = -np.take_along_axis(log_probs, labels[..., None].astype(_int64), -1).mean()
-        got = to_array(call_answer(compute_loss, "compute_loss", labels, logits), "the loss")
+        got = answer.array(answer(labels.copy(), logits.copy()), "the loss")
         if got.size != 1:
             fail(f"compute_loss should return one number (the mean), not shape {got.shape}.")
         got_value = float(flat_values(got)[0])
+        log_probs = log_softmax(logits.astype(_float64))
+        expected = -np.take_along_axis(log_probs, labels[..., None].astype(_int64), -1).mean()
         if not abs(got_value - expected) <= 1e-4 * max(1.0, abs(expected)):
             hint = ""
             probabilities = -np.log(
@@ -341,15 +369,17 @@ def check_loss(compute_loss: Callable, seed: int = 0) -> None:
     passed("compute_loss is the mean cross-entropy of the logits")
 
 
+# `tf.random.categorical` is the sampler the exercise suggests: what it asks for is the
+# temperature and the shapes, so nothing refuses.
+@refuses()
 def check_sample(sample_next: Callable, draws: int = 6000) -> None:
     """`sample_next(logits, temperature)` draws one token id per row of ``(batch, vocab)``
     logits from ``softmax(logits / temperature)``: checked by its statistics."""
+    answer = graded_answer(sample_next, "sample_next", "check_sample")
     logits_row = _asarray([2.0, 1.0, 0.0, -1.0, 0.5], dtype="float32")
     logits = np.tile(logits_row, (draws, 1))
     for temperature in (1.0, 0.5, 2.0):
-        ids = to_array(
-            call_answer(sample_next, "sample_next", logits, temperature), "the ids", dtype=_int64
-        ).ravel()
+        ids = answer.array(answer(logits.copy(), temperature), "the ids", dtype=_int64).ravel()
         if ids.shape != (draws,):
             fail(f"sample_next should return one id per row ({draws}); got {ids.shape[0]}.")
         values = flat_values(ids)
@@ -367,9 +397,7 @@ def check_sample(sample_next: Callable, draws: int = 6000) -> None:
                 f"At temperature {temperature} the tokens came out with frequencies "
                 f"[{observed}]; softmax(logits / temperature) is [{wanted}]."
             )
-    cold = to_array(
-        call_answer(sample_next, "sample_next", logits[:200], 1e-3), "the ids", dtype=_int64
-    ).ravel()
+    cold = answer.array(answer(logits[:200].copy(), 1e-3), "the ids", dtype=_int64).ravel()
     if set(flat_values(cold)) != {0}:
         fail("At a temperature near 0, sampling should always pick the largest logit.")
     passed("sample_next samples from softmax(logits / temperature)")

@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 
 from ..files import atomic_write
+from ..guard import refuse_during_grading
 from .vocab import Vocab
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
@@ -23,6 +24,7 @@ def sequence_loss(targets, logits):
 
     ``targets`` is ``(batch, time) int``, ``logits`` is ``(batch, time, vocab) float``.
     """
+    refuse_during_grading("music.sequence_loss")
     per_token = keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True)
     return keras.ops.mean(per_token, axis=-1)
 
@@ -101,6 +103,7 @@ def build_model(
     >>> model(np.zeros((2, 10), "int32")).shape                                # doctest: +SKIP
     TensorShape([2, 10, 80])
     """
+    refuse_during_grading("music.build_model")
     if cell not in _CELLS:
         raise ValueError(f"cell={cell!r}; expected one of {sorted(_CELLS)}.")
     for name, value in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim),

@@ -17,6 +17,7 @@ import numpy as np
 
 from .._lazy import moved_names
 from ..files import atomic_write
+from ..guard import refuse_during_grading
 
 __all__ = ["TUNE_SEPARATOR", "Vocab"]
 
@@ -146,6 +147,7 @@ class Vocab:
         numpy.ndarray
             ``(n,) int32`` ids, one per token kept (``n == len(sequence)`` unless skipped).
         """
+        refuse_during_grading("music.Vocab.encode")
         if on_unknown not in _UNKNOWN_POLICIES:
             raise ValueError(f"on_unknown={on_unknown!r}; expected one of {_UNKNOWN_POLICIES}.")
         if on_unknown == "replace" and self.unknown is None:

@@ -52,6 +52,7 @@ import numpy as np
 import tensorflow as tf
 
 from .._lazy import renamed_keywords
+from ..guard import refuse_during_grading
 from .model import FEATURE_LAYER, LOGITS_LAYER
 
 __all__ = ["class_activation_maps", "grad_cam"]
@@ -320,6 +321,7 @@ def class_activation_maps(
     >>> cams.shape, cams.dtype, logits.shape
     ((5, 64, 64), dtype('float32'), (5, 2))
     """
+    refuse_during_grading("xray.class_activation_maps")
     _check_batch_size(batch_size)
     features = _find_layer(model, feature_layer, "feature_layer")
     dense = _find_layer(model, logits_layer, "logits_layer")
@@ -417,6 +419,7 @@ def grad_cam(
     >>> grad_cam(other, images, feature_layer="last_conv", logits_layer="scores").shape
     (4, 32, 32)
     """
+    refuse_during_grading("xray.grad_cam")
     _check_batch_size(batch_size)
     features = _find_layer(model, feature_layer, "feature_layer")
     head = _find_layer(model, logits_layer, "logits_layer")

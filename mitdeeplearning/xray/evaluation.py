@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..guard import refuse_during_grading
+
 if TYPE_CHECKING:
     import matplotlib.axes
 
@@ -86,6 +88,7 @@ def roc(y_true, y_score) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     >>> auc
     0.75
     """
+    refuse_during_grading("xray.roc")
     from sklearn.metrics import roc_auc_score, roc_curve
 
     y_true, y_score = _check_scores(y_true, y_score)

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..guard import refuse_during_grading
+
 
 def _check_maps(cams, name: str = "cams") -> np.ndarray:
     cams = np.asarray(cams)
@@ -99,6 +101,7 @@ def pointing_game(cams, masks, tolerance: float | None = None) -> np.ndarray:
     >>> pointing_game(cams, masks).tolist()
     [True, True]
     """
+    refuse_during_grading("xray.pointing_game")
     cams, masks = _check_maps_and_masks(cams, masks)
     n, height, width = cams.shape
     if tolerance is None:
