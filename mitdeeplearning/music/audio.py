@@ -1,38 +1,49 @@
 """Hear a tune: ABC text → MIDI → WAV audio, and a player for notebooks, with pip packages only.
 
 The reference lab turned ABC into sound with two apt packages (``abcmidi`` and ``timidity``);
-outside Colab they were missing and ``play_song`` silently did nothing. Here music21 turns ABC
-into MIDI and pretty_midi turns MIDI into samples, so sound works wherever ``pip install`` does,
-and every failure raises an error that says what went wrong::
+outside Colab they were missing and ``play_song`` silently did nothing. Here music21 reads the
+ABC, and pretty_midi writes the MIDI file and reads it back, so sound works wherever
+``pip install`` does, and every failure raises an error that says what went wrong::
 
     >>> from mitdeeplearning.music import play
     >>> play(generated_tune)            # an IPython.display.Audio player  # doctest: +SKIP
 
+How fast (`tune_to_midi`): repeats are played out, at the tune's own ``Q:`` tempo or else the
+tempo a session plays its dance at, chosen from the meter (reels 110 half notes a minute, jigs
+120 dotted quarters...: see `mitdeeplearning.music.performance`). The player says the tempo.
+Bar lines are kept in the MIDI file as time signatures (a pickup is a short bar of its own), and
+downbeats are played a little louder than the notes between beats.
+
 How MIDI becomes sound (`midi_to_wav`): with FluidSynth and a General MIDI SoundFont when
 pyfluidsynth is installed and can load the FluidSynth library (pretty_midi ships the small
-``TimGM6mb.sf2`` SoundFont), so instruments sound like instruments; otherwise with pretty_midi's
-own synthesiser, one decaying sine wave per note (drums are silent). Either way the audio is
-scaled to a peak of 0.9 and lasts as long as the MIDI file plus half a second for the last note
-to ring out. To see a tune rather than hear it, `mitdeeplearning.music.piano_roll` draws it.
+``TimGM6mb.sf2`` SoundFont), so the violin sounds like a violin; otherwise with the NumPy fiddle
+of `mitdeeplearning.music.synth` (harmonics, attack and release, vibrato; drums are silent), or
+a timbre you name. Either way the audio is scaled to −20 dBFS RMS loudness without clipping and
+lasts as long as the MIDI file plus half a second for the last note to ring out. To see a tune
+rather than hear it, `mitdeeplearning.music.piano_roll` draws it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
+import numbers
 import os
 import re
 import tempfile
 import warnings
-import wave
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._lazy import moved_names
 from ..files import atomic_path
 from .midi import is_whole_number, read_midi
+from .performance import Tempo, score_to_midi, tune_tempo
+from .synth import TAIL_SECONDS, Timbre, normalize_loudness, read_wav, synthesize, write_wav
 
 if TYPE_CHECKING:  # heavy modules are imported inside the functions, to keep imports cheap
     import numpy as np
@@ -51,17 +62,20 @@ __all__ = [
 #: Suffixes of the MIDI files `play` and `plot_piano_roll` accept (any case).
 MIDI_SUFFIXES = (".mid", ".midi")
 _PLAYABLE_SUFFIXES = (*MIDI_SUFFIXES, ".abc", ".wav")
-# Seconds of audio kept after the MIDI file ends, for the last note's release.
-_TAIL_SECONDS = 0.5
-_PEAK = 0.9
 _MIN_RATE, _MAX_RATE = 4_000, 192_000
 
 
-def tune_to_midi(text: str, midi_path: str | os.PathLike) -> Path:
-    """Turn one tune in ABC notation into a MIDI file, with music21.
+def tune_to_midi(
+    text: str, midi_path: str | os.PathLike, *, tempo: float | Tempo | None = None
+) -> Path:
+    """Turn one tune in ABC notation into a MIDI file, with music21 and pretty_midi.
 
-    Repeats are played out (``|: ... :|`` sounds twice). The file is written to a temporary file
-    beside ``midi_path`` and renamed into place, so a failure leaves nothing at ``midi_path``.
+    Repeats are played out (``|: ... :|`` sounds twice). The tempo is the tune's ``Q:`` header,
+    else its meter's session tempo (`mitdeeplearning.music.performance.tune_tempo`), unless `tempo`
+    says otherwise. Bar lines are written as time signatures, one wherever the bar length
+    changes (a pickup bar, a short bar before a repeat), so ``PrettyMIDI.get_downbeats`` finds
+    them. The file is written to a temporary file beside ``midi_path`` and renamed into place,
+    so a failure leaves nothing at ``midi_path``.
 
     Parameters
     ----------
@@ -69,6 +83,9 @@ def tune_to_midi(text: str, midi_path: str | os.PathLike) -> Path:
         One ABC tune: header lines (``X:``, ``T:``, ``M:``, ``L:``, ``K:``) then the notes.
     midi_path : str or os.PathLike
         Where to write the MIDI file; parent folders are created, an existing file replaced.
+    tempo : float or Tempo, optional
+        Beats a minute, the beat being the tune's own (a half note in 2/2, a dotted quarter in
+        6/8: the beat `tune_tempo` names), or a `Tempo`. Default: `tune_tempo` (text).
 
     Returns
     -------
@@ -79,19 +96,23 @@ def tune_to_midi(text: str, midi_path: str | os.PathLike) -> Path:
     ------
     ValueError
         ``"Could not turn this tune ("<T: title>") into MIDI: <reason>"`` when music21 cannot
-        parse or write the tune (whatever it raised, with its warnings silenced), when the tune
-        has no notes, or when the text holds several tunes.
+        parse the tune (whatever it raised, with its warnings silenced), when the tune has no
+        notes, or when the text holds several tunes; or when `tempo` is not a positive number.
 
     Examples
     --------
     >>> import tempfile, pathlib, pretty_midi
     >>> tune = "X:1\\nT:Scale\\nM:4/4\\nL:1/8\\nK:D\\nDEFG ABcd|\\n"
     >>> path = tune_to_midi(tune, pathlib.Path(tempfile.mkdtemp()) / "scale.mid")
-    >>> [note.pitch for note in pretty_midi.PrettyMIDI(str(path)).instruments[0].notes]
+    >>> midi = pretty_midi.PrettyMIDI(str(path))
+    >>> [note.pitch for note in midi.instruments[0].notes]
     [62, 64, 66, 67, 69, 71, 73, 74]
+    >>> round(float(midi.get_end_time()), 3)  # one bar of 4/4 at 110 half notes a minute
+    1.091
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be ABC notation as a str, got {type(text).__name__}")
+    chosen = _chosen_tempo(text, tempo)
     title = tune_title(text)
     named = f' ("{title}")' if title else ""
 
@@ -119,59 +140,46 @@ def tune_to_midi(text: str, midi_path: str | os.PathLike) -> Path:
 
     midi_path = Path(midi_path)
     midi_path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(midi_path) as partial:
-        try:
-            with _quiet():
-                score.write("midi", fp=str(partial))
-        except Exception as error:
-            # music21's MIDI writer trips over some valid tunes (about 1 in 10 of O'Neill's:
-            # "TimeSignature ... is already found in this Stream"); its parse is fine, so write
-            # the notes it parsed ourselves.
-            try:
-                with _quiet():
-                    _score_to_pretty_midi(score).write(str(partial))
-            except Exception:
-                raise failure(_describe(error)) from error
+    try:
+        with _quiet():
+            midi = score_to_midi(score, chosen)
+        with atomic_path(midi_path) as partial:
+            midi.write(str(partial))
+    except Exception as error:
+        raise failure(_describe(error)) from error
     return midi_path
 
 
-def _score_to_pretty_midi(score) -> pretty_midi.PrettyMIDI:
-    """The notes of a parsed music21 score (repeats played out when they are well formed) as a
-    one-instrument piano MIDI, at the score's first tempo mark or 120 quarter notes a minute."""
-    import music21
-    import pretty_midi
-
-    with contextlib.suppress(music21.repeat.ExpanderException):  # badly formed: play as written
-        score = score.expandRepeats()
-    flat = score.flatten()
-    marks = list(flat.getElementsByClass(music21.tempo.MetronomeMark))
-    quarters_per_minute = marks[0].getQuarterBPM() if marks and marks[0].number else 120.0
-    seconds_per_quarter = 60.0 / quarters_per_minute
-    midi = pretty_midi.PrettyMIDI(initial_tempo=quarters_per_minute)
-    piano = pretty_midi.Instrument(program=0)
-    for element in flat.notes:
-        start = float(element.offset) * seconds_per_quarter
-        end = start + float(element.quarterLength) * seconds_per_quarter
-        if end <= start:  # grace notes take no time in the score
-            continue
-        for pitch in element.pitches:
-            piano.notes.append(
-                pretty_midi.Note(velocity=90, pitch=pitch.midi, start=start, end=end)
-            )
-    if not piano.notes:
-        raise ValueError("no notes with a duration")
-    midi.instruments.append(piano)
-    return midi
+def _chosen_tempo(text: str, tempo: object) -> Tempo:
+    """`tempo` as a `Tempo`: the tune's own when None, its beat at `tempo` beats a minute."""
+    if isinstance(tempo, Tempo):
+        return tempo
+    chosen = tune_tempo(text)
+    if tempo is None:
+        return chosen
+    if not (
+        isinstance(tempo, numbers.Real)
+        and not isinstance(tempo, bool)
+        and math.isfinite(tempo)
+        and tempo > 0
+    ):
+        raise ValueError(f"tempo must be a positive number of beats a minute, got {tempo!r}")
+    return Tempo(chosen.beat, float(tempo), "tempo=")
 
 
 def midi_to_wav(
-    midi_path: str | os.PathLike, wav_path: str | os.PathLike, *, fs: int = 16000
+    midi_path: str | os.PathLike,
+    wav_path: str | os.PathLike,
+    *,
+    fs: int = 16000,
+    timbre: str | Timbre | None = None,
 ) -> Path:
     """Synthesise a MIDI file into a 16-bit mono WAV file.
 
-    Uses FluidSynth with pretty_midi's SoundFont when pyfluidsynth works, pretty_midi's sine-wave
-    synthesiser otherwise (see the module documentation). The audio is scaled to a peak of 0.9
-    and written to a temporary file beside ``wav_path``, then renamed into place.
+    Uses FluidSynth with pretty_midi's SoundFont when pyfluidsynth works and `timbre` is None,
+    the NumPy synthesiser of `mitdeeplearning.music.synth` otherwise (see the module
+    documentation). The audio is scaled to −20 dBFS RMS (peak at most 0.98) and written to a
+    temporary file beside ``wav_path``, then renamed into place.
 
     Parameters
     ----------
@@ -181,6 +189,9 @@ def midi_to_wav(
         Where to write the WAV file; parent folders are created, an existing file replaced.
     fs : int, default 16000
         Sample rate in Hz, 4000-192000. 16 kHz keeps files small and is plenty for a melody.
+    timbre : str or Timbre, optional
+        ``"fiddle"``, ``"whistle"`` (see `mitdeeplearning.music.synth.TIMBRES`) or a `Timbre`:
+        play every note with it. Default: FluidSynth if it works, else ``"fiddle"``.
 
     Returns
     -------
@@ -193,7 +204,8 @@ def midi_to_wav(
         If ``midi_path`` does not exist.
     ValueError
         If the file is not a readable MIDI file, it has no notes, its audio is silent (e.g.
-        only drums, which the sine-wave synthesiser does not play), or ``fs`` is out of range.
+        only drums, which the NumPy synthesiser does not play), ``fs`` is out of range or
+        `timbre` unknown.
 
     Examples
     --------
@@ -201,20 +213,27 @@ def midi_to_wav(
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> midi = tune_to_midi("X:1\\nT:Scale\\nM:4/4\\nL:1/8\\nK:D\\nDEFG ABcd|\\n", folder / "a.mid")
     >>> with wave.open(str(midi_to_wav(midi, folder / "a.wav", fs=8000))) as audio:
-    ...     audio.getframerate(), audio.getsampwidth(), audio.getnframes() / 8000
-    (8000, 2, 2.5)
+    ...     audio.getframerate(), audio.getsampwidth(), round(audio.getnframes() / 8000, 2)
+    (8000, 2, 1.59)
     """
     _check_rate(fs)
-    samples = _render(read_midi(midi_path), fs, midi_path)
-    return _write_wav(samples, fs, Path(wav_path))
+    samples, _ = _render(read_midi(midi_path), fs, midi_path, timbre)
+    return write_wav(samples, fs, Path(wav_path))
 
 
-def play(tune_or_path: str | os.PathLike, *, fs: int = 16000) -> Audio:
+def play(
+    tune_or_path: str | os.PathLike,
+    *,
+    fs: int = 16000,
+    tempo: float | Tempo | None = None,
+    timbre: str | Timbre | None = None,
+) -> Audio:
     """An audio player for a tune: ABC text, or a ``.mid``/``.midi``/``.abc``/``.wav`` file.
 
     In a notebook, the returned object shows a player when it is the last value of a cell (or
-    is passed to ``IPython.display.display``). Intermediate files go to a temporary folder that
-    is removed before returning. Nothing fails silently: every problem raises.
+    is passed to ``IPython.display.display``), with a line under it that says the tempo, how
+    long the tune lasts and what played it. Intermediate files go to a temporary folder that is
+    removed before returning. Nothing fails silently: every problem raises.
 
     Parameters
     ----------
@@ -223,11 +242,18 @@ def play(tune_or_path: str | os.PathLike, *, fs: int = 16000) -> Audio:
         ``.mid``, ``.midi``, ``.abc`` or ``.wav`` (any case), as ABC text otherwise.
     fs : int, default 16000
         Sample rate in Hz for synthesised audio. A ``.wav`` file plays at its own rate.
+    tempo : float or Tempo, optional
+        For ABC: beats a minute in the tune's own beat (see `tune_to_midi`). Default: the
+        tune's ``Q:``, else the session tempo of its meter. A MIDI file plays at its own tempo.
+    timbre : str or Timbre, optional
+        As for `midi_to_wav`: ``"fiddle"`` or ``"whistle"``; default FluidSynth when it works.
 
     Returns
     -------
     IPython.display.Audio
-        The player; its ``data`` holds the audio as WAV bytes.
+        The player; its ``data`` holds the audio as WAV bytes, its ``tempo`` the `Tempo`
+        played (None for a WAV file), ``seconds`` the audio's length and ``caption`` the line
+        shown under it.
 
     Raises
     ------
@@ -235,33 +261,84 @@ def play(tune_or_path: str | os.PathLike, *, fs: int = 16000) -> Audio:
         If a path does not exist.
     ValueError
         If the tune cannot be turned into MIDI or audio (see `tune_to_midi`, `midi_to_wav`), a
-        file is not what its suffix says, or a path has another suffix.
+        file is not what its suffix says, a path has another suffix, or `tempo` is given for a
+        file.
 
     Examples
     --------
-    >>> player = play("X:1\\nT:Scale\\nM:4/4\\nL:1/8\\nK:D\\nDEFG ABcd|\\n", fs=8000)
+    >>> player = play("X:1\\nT:Scale\\nM:6/8\\nL:1/8\\nK:D\\nDEF GAB|cde fga|\\n", fs=8000)
     >>> player.data[:4]
     b'RIFF'
+    >>> print(player.caption)
+    Scale: 120 dotted quarter notes a minute (jigs, M:6/8), 2.0 s of music, played by a NumPy fiddle
     """
-    from IPython.display import Audio
-
     _check_rate(fs)
     path = playable_path(tune_or_path)
     if path is not None and path.suffix.lower() == ".wav":
-        samples, rate = _read_wav(path)
-        return Audio(data=samples, rate=rate, normalize=False)
+        if tempo is not None:
+            raise ValueError(f"tempo={tempo!r}: a WAV file plays as recorded; pass ABC text")
+        samples, rate = read_wav(path)
+        return _player(samples, rate, None, path.name, None, "")
 
     with tempfile.TemporaryDirectory(prefix="mitdl-play-") as folder:
-        if path is None:
-            midi_path = tune_to_midi(tune_or_path, Path(folder) / "tune.mid")
-        elif path.suffix.lower() == ".abc":
+        if path is None or path.suffix.lower() == ".abc":
             from .abc import read_abc_file
 
-            midi_path = tune_to_midi(read_abc_file(path), Path(folder) / "tune.mid")
+            text = tune_or_path if path is None else read_abc_file(path)
+            chosen = _chosen_tempo(text, tempo)
+            midi_path = tune_to_midi(text, Path(folder) / "tune.mid", tempo=chosen)
+            name = tune_title(text) or (path.name if path else "This tune")
         else:
-            midi_path = path
-        samples = _render(read_midi(midi_path), fs, midi_path)
-    return Audio(data=samples, rate=fs, normalize=False)
+            if tempo is not None:
+                raise ValueError(f"tempo={tempo!r}: a MIDI file plays at its own tempo")
+            midi_path, name = path, path.name
+        midi = read_midi(midi_path)
+        if path is not None and path.suffix.lower() in MIDI_SUFFIXES:
+            chosen = Tempo(
+                Fraction(1, 4),
+                round(float(midi.get_tempo_changes()[1][0]), 1),
+                "the MIDI file's first tempo",
+            )
+        samples, synthesiser = _render(midi, fs, midi_path, timbre)
+    return _player(samples, fs, chosen, name, midi.get_end_time(), synthesiser)
+
+
+@functools.cache
+def _player_class() -> type:
+    """`IPython.display.Audio` with a caption: defined on first use, as IPython is not cheap."""
+    from html import escape
+
+    from IPython.display import Audio
+
+    class TunePlayer(Audio):
+        """An audio player that says, under it, the tempo and length of what it plays."""
+
+        tempo: Tempo | None = None
+        seconds: float = 0.0
+        caption: str = ""
+
+        def _repr_html_(self) -> str:
+            return f"{super()._repr_html_()}<br><small>{escape(self.caption)}</small>"
+
+    return TunePlayer
+
+
+def _player(
+    samples: np.ndarray,
+    rate: int,
+    tempo: Tempo | None,
+    name: str,
+    music_seconds: float | None,
+    synthesiser: str,
+) -> Audio:
+    """A `_player_class` player of float `samples` (shape (n,) or (channels, n)) at `rate`."""
+    player = _player_class()(data=samples, rate=rate, normalize=False)
+    player.tempo, player.seconds = tempo, samples.shape[-1] / rate
+    if tempo is None:
+        player.caption = f"{name}: {player.seconds:.1f} s of audio, as recorded"
+    else:
+        player.caption = f"{name}: {tempo}, {music_seconds:.1f} s of music, played by {synthesiser}"
+    return player
 
 
 # ## Helpers
@@ -377,74 +454,39 @@ def _soundfont() -> Path | None:
     return soundfont if soundfont.is_file() else None
 
 
-def _render(midi: pretty_midi.PrettyMIDI, fs: int, source: object) -> np.ndarray:
-    """Mono float samples of shape (n,), peak 0.9, for a MIDI file that has notes."""
+def _render(
+    midi: pretty_midi.PrettyMIDI, fs: int, source: object, timbre: str | Timbre | None
+) -> tuple[np.ndarray, str]:
+    """Mono float samples of shape (n,) at −20 dBFS RMS, and what played them, for a MIDI file
+    that has notes."""
     import numpy as np
 
     if not any(instrument.notes for instrument in midi.instruments):
         raise ValueError(f"{source} has no notes; there is nothing to play")
-    samples = None
-    soundfont = _soundfont()
+    samples, synthesiser = None, ""
+    soundfont = _soundfont() if timbre is None else None
     if soundfont is not None:
         try:
             samples = midi.fluidsynth(fs=fs, synthesizer=str(soundfont), normalize=False)
+            synthesiser = f"FluidSynth ({soundfont.name})"
         except Exception as error:  # a broken FluidSynth install should not stop the music
             warnings.warn(
-                f"FluidSynth failed ({error}); using pretty_midi's sine-wave synthesiser",
+                f"FluidSynth failed ({error}); using the NumPy fiddle instead",
                 RuntimeWarning,
                 stacklevel=3,
             )
     if samples is None:
-        samples = midi.synthesize(fs=fs, normalize=False)
+        timbre = "fiddle" if timbre is None else timbre
+        samples = synthesize(midi, fs=fs, timbre=timbre)
+        synthesiser = f"a NumPy {timbre if isinstance(timbre, str) else 'timbre of your own'}"
     samples = np.asarray(samples, dtype=np.float64)
-    samples = samples[: math.ceil((midi.get_end_time() + _TAIL_SECONDS) * fs)]
-    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
-    if not (peak > 0 and math.isfinite(peak)):
+    samples = samples[: math.ceil((midi.get_end_time() + TAIL_SECONDS) * fs)]
+    if not (samples.size and np.all(np.isfinite(samples)) and np.any(samples)):
         raise ValueError(
             f"{source} is silent: it has no notes the synthesiser can play "
-            "(pretty_midi's sine-wave synthesiser does not play drums)"
+            "(the NumPy synthesiser does not play drums)"
         )
-    return samples * (_PEAK / peak)
-
-
-def _write_wav(samples: np.ndarray, fs: int, wav_path: Path) -> Path:
-    """Write float samples in [-1, 1] as 16-bit little-endian mono PCM."""
-    import numpy as np
-
-    pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    wav_path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(wav_path) as partial, wave.open(str(partial), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(fs)
-        out.writeframes(pcm.tobytes())
-    return wav_path
-
-
-def _read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """Samples in [-1, 1] (shape (n,) or (channels, n)) and the rate of a PCM WAV file."""
-    import numpy as np
-
-    try:
-        with wave.open(str(path), "rb") as audio:
-            channels, width = audio.getnchannels(), audio.getsampwidth()
-            rate, frames = audio.getframerate(), audio.readframes(audio.getnframes())
-    except (wave.Error, EOFError) as error:
-        raise ValueError(f"{path} is not a readable PCM WAV file ({error})") from error
-    if width == 1:  # 8-bit WAV is unsigned
-        samples = (np.frombuffer(frames, np.uint8).astype(np.float64) - 128) / 128
-    elif width in (2, 3, 4):
-        # Put each little-endian sample in the high bytes of an int32, so 16-, 24- and 32-bit
-        # samples all read as fractions of 2**31 with their sign intact.
-        padded = np.zeros((len(frames) // width, 4), np.uint8)
-        padded[:, 4 - width :] = np.frombuffer(frames, np.uint8).reshape(-1, width)
-        samples = padded.view("<i4").ravel().astype(np.float64) / 2.0**31
-    else:
-        raise ValueError(f"{path}: {8 * width}-bit samples are not supported")
-    if samples.size == 0:
-        raise ValueError(f"{path} holds no audio")
-    samples = samples[: samples.size - samples.size % channels]
-    return (samples.reshape(-1, channels).T if channels > 1 else samples), rate
+    return normalize_loudness(samples), synthesiser
 
 
 #: ``plot_piano_roll`` moved to its own module, and ``read_abc_file`` to `abc` (where
