@@ -288,6 +288,9 @@ def score_to_midi(score: music21.stream.Score, tempo: Tempo) -> pretty_midi.Pret
     if not violin.notes:
         raise ValueError("no notes with a duration")
     midi.instruments.append(violin)
+    key = next(iter(score.flatten().getElementsByClass(music21.key.KeySignature)), None)
+    if key is not None:  # as its relative major: MIDI keys are major or minor, not modal
+        midi.key_signature_changes = [pretty_midi.KeySignature(key.sharps * 7 % 12, 0.0)]
     meter = next(iter(score.flatten().getElementsByClass(music21.meter.TimeSignature)), None)
     written = (meter.numerator, meter.denominator) if meter else (4, 4)
     midi.time_signature_changes = [
