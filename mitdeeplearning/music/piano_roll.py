@@ -197,9 +197,10 @@ def bar_lines(midi: pretty_midi.PrettyMIDI) -> tuple[list[float], list[int]]:
 
     Bars follow the file's time signatures (4/4 before the first, or throughout when there is
     none) up to the end of the last note. Two short bars in a row that together last no more
-    than a full bar (a bar split by a repeat sign) are one bar. Full bars are numbered 1, 2...;
-    a short bar left (a pickup) shares the number of the bar before it, 0 at the start, except
-    the last bar, which completes the first pickup.
+    than a full bar (a bar split by a repeat sign) are one bar. Bars are numbered 1, 2...: a
+    first bar shorter than the usual bar is a pickup, numbered 0, and so is any later bar
+    shorter than half the usual bar (it shares the number of the bar before); the last bar
+    always has a number of its own.
 
     Parameters
     ----------
@@ -248,8 +249,10 @@ def bar_lines(midi: pretty_midi.PrettyMIDI) -> tuple[list[float], list[int]]:
             merged.append((tick, length))
     numbers, number = [], 0
     for index, (_, length) in enumerate(merged):
-        # A short bar (a pickup) shares the number of the bar before; the last bar counts.
-        number += length >= full - 1e-6 or index == len(merged) - 1
+        # A bar of at least half the usual length counts (a short bar before a repeat); a shorter
+        # one (a pickup) shares the number of the bar before, 0 at the start; the last counts.
+        number += (index > 0 and length >= full / 2 - 1e-6) or length >= full - 1e-6
+        number += index == len(merged) - 1 and number == (numbers[-1] if numbers else 0)
         numbers.append(number)
     return [float(midi.tick_to_time(tick)) for tick, _ in merged], numbers
 
