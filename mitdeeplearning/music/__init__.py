@@ -4,7 +4,8 @@ Public names are imported lazily, so ``import mitdeeplearning.music`` stays chea
 parts you use load music21 or TensorFlow. Each name lives in the module named for what it does:
 
 * `abc` loads ABC tune collections; `tune_check` says whether a tune is well formed (measuring
-  its bars with `bar_scanner`);
+  its bars with `bar_scanner`); `headers` reads keys and meters (and draws headers from a
+  collection); `stats` says whether a set of tunes is valid, varied and new;
 * `midi` turns a MIDI file's melody into note tokens and back;
 * `vocab` maps characters or tokens to ids; `batches` holds out tunes and cuts training batches;
 * `model` builds the sequence model, `training` trains it (with the shared toolkit,
@@ -40,6 +41,9 @@ _EXPORTS = {
     "evaluate_bits": "evaluation",
     "LAB_CONFIG": "training",
     "generate": "sampling",
+    "draw_headers": "headers",
+    "tune_stats": "stats",
+    "TuneStats": "stats",
 }
 
 #: Old public names, still working with one warning each: old name → new name.

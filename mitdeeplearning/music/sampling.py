@@ -10,13 +10,18 @@ ended (a blank line, which in ABC closes a tune) or reached `max_length`.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from .abc import FIELD_LINE_PATTERN
 from .model import recurrent_layers
 from .vocab import TUNE_SEPARATOR, Vocab
 
+#: The default temperature and nucleus: see `LAB_CONFIG` (benchmarks/RESULTS.md measures them).
+TEMPERATURE = 1.0
+TOP_P = None
 #: How most ABC tunes end (a closing repeat: 745 of O'Neill's 2,008; "||" 824, "|]" 434).
 TUNE_END = ":|"
 
@@ -37,16 +42,18 @@ def _build_sampler(model):
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([None, None], tf.int32),  # prefix ids (batch, prefix_length)
+            tf.TensorSpec([None, None], tf.int32),  # prefix ids (batch, longest prefix)
+            tf.TensorSpec([None], tf.int32),  # each row's prefix length (batch,)
             tf.TensorSpec([], tf.int32),  # total steps
             tf.TensorSpec([], tf.float32),  # temperature
+            tf.TensorSpec([], tf.float32),  # top_p (1: no nucleus)
             tf.TensorSpec([], tf.int64),  # seed
             tf.TensorSpec([None], tf.int32),  # stop sequence (0, 1 or 2 ids)
         ]
     )
-    def sample(prefix, steps, temperature, seed, stop):
+    def sample(prefix, prefix_len, steps, temperature, top_p, seed, stop):
         batch = tf.shape(prefix)[0]
-        prefix_len = tf.shape(prefix)[1]
+        longest = tf.shape(prefix)[1]
         states = [[tf.zeros([batch, size]) for size in sizes] for sizes in state_sizes]
         token = prefix[:, 0]
         previous = tf.fill([batch], -1)
@@ -64,14 +71,14 @@ def _build_sampler(model):
             states = new_states
             logits = dense(x)  # (batch, vocab)
             if temperature > 0:
+                logits = nucleus(logits / temperature, top_p)
                 sampled = tf.random.stateless_categorical(
-                    logits / temperature, 1, seed=tf.stack([seed, tf.cast(t, tf.int64)]),
-                    dtype=tf.int32,
-                )[:, 0]  # fmt: skip
+                    logits, 1, seed=tf.stack([seed, tf.cast(t, tf.int64)]), dtype=tf.int32
+                )[:, 0]
             else:
                 sampled = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            forced = t + 1 < prefix_len  # still reading the given start of the tune
-            nxt = tf.where(forced, prefix[:, tf.minimum(t + 1, prefix_len - 1)], sampled)
+            forced = t + 1 < prefix_len  # (batch,): still reading the given start of the tune
+            nxt = tf.where(forced, prefix[:, tf.minimum(t + 1, longest - 1)], sampled)
             nxt = tf.where(done, tf.fill([batch], last_stop), nxt)
             ends = (nxt == last_stop) & ((previous == first_stop) | (stop_len < 2) | done)
             # Only what the model wrote can end a tune, never the prefix.
@@ -85,6 +92,20 @@ def _build_sampler(model):
     return sample
 
 
+def nucleus(logits, top_p):
+    """`logits` with every token outside the nucleus set to -inf: the smallest set of most likely
+    tokens whose probabilities add up to at least `top_p` (Holtzman et al., "The Curious Case of
+    Neural Text Degeneration", ICLR 2020). ``(batch, vocab)`` in and out; `top_p` >= 1 keeps all.
+    """
+    if top_p >= 1:
+        return logits
+    ranked = tf.sort(logits, direction="DESCENDING", axis=-1)
+    before = tf.math.cumsum(tf.nn.softmax(ranked), axis=-1, exclusive=True)
+    kept = tf.reduce_sum(tf.cast(before < top_p, tf.int32), axis=-1)  # >= 1: the top token
+    threshold = tf.gather(ranked, kept - 1, batch_dims=1)[:, None]
+    return tf.where(logits < threshold, tf.constant(-float("inf"), logits.dtype), logits)
+
+
 def generate(
     model,
     vocab: Vocab,
@@ -92,12 +113,14 @@ def generate(
     start: str | list = "X:",
     num_tunes: int = 1,
     max_length: int = 2000,
-    temperature: float = 1.0,
+    temperature: float = TEMPERATURE,
+    top_p: float | None = TOP_P,
+    headers: str | Sequence[str] | None = None,
     seed: int | None = None,
     stop: str | list | None = TUNE_SEPARATOR,
     primer: str | list | None = None,
 ) -> list:
-    """Sample `num_tunes` new tunes (in parallel) from a model made by `build_model`.
+    r"""Sample `num_tunes` new tunes (in parallel) from a model made by `build_model`.
 
     Parameters
     ----------
@@ -110,10 +133,22 @@ def generate(
     num_tunes : int
         How many tunes to generate at once.
     max_length : int
-        The most tokens a tune may have, `start` included.
+        The most tokens a tune may have, `start` (and `headers`) included.
     temperature : float
         Divides the logits before sampling: below 1 sharper and safer, above 1 more adventurous;
         0 always picks the most likely token.
+    top_p : float, optional
+        Nucleus sampling: draw only among the most likely tokens that together hold `top_p` of
+        the probability (after the temperature), in ``(0, 1]``; None or 1 draws from all. It
+        cuts off the unlikely tail where most slips come from, without flattening the choice
+        among good tokens as a low temperature does.
+    headers : str or list of str, optional
+        Header lines written into each tune after the model's own ``X:`` and ``T:`` lines (the
+        number and the title), for ABC text: ``"M: 6/8\nL: 1/8\nK:G"``, the same for every tune,
+        or one header per tune, e.g. drawn from the training tunes with
+        `mitdeeplearning.music.headers.draw_headers`. Each holds only field lines (``M:``,
+        ``L:``, ``Q:``, ``P:``, ``K:``) and ends with its ``K:`` line. None lets the model write
+        its own headers.
     seed : int, optional
         The same seed, model and arguments give the same tunes.
     stop : str or list, optional
@@ -132,11 +167,20 @@ def generate(
     -------
     list
         `num_tunes` strings for a character vocabulary, lists of tokens otherwise.
+
+    Raises
+    ------
+    ValueError
+        An argument out of range (the message names it), a `start`, `primer` or header with
+        tokens outside the vocabulary, or `headers` that are not ABC header lines.
     """
-    if num_tunes < 1:
-        raise ValueError(f"num_tunes={num_tunes} must be at least 1.")
-    if temperature < 0:
+    if isinstance(num_tunes, bool) or not isinstance(num_tunes, int) or num_tunes < 1:
+        raise ValueError(f"num_tunes={num_tunes!r} must be a whole number, at least 1.")
+    if not temperature >= 0:
         raise ValueError(f"temperature={temperature} must be >= 0.")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p={top_p} must be in (0, 1], or None to draw from every token.")
+    header_list = _checked_headers(headers, num_tunes, vocab)
     prefix = vocab.encode(start)  # raises a clear error for characters outside the vocabulary
     if len(prefix) == 0:
         raise ValueError("start must hold at least one token.")
@@ -156,29 +200,99 @@ def generate(
         primer_ids = vocab.encode(TUNE_END + TUNE_SEPARATOR)
     else:
         primer_ids = stop_ids
-    primed = np.concatenate([primer_ids, prefix]).astype(np.int32)
+    sample = _Sampling(model, vocab, primer_ids, stop_ids, temperature, top_p or 1.0)
+    if header_list is None:
+        return sample([prefix] * num_tunes, max_length, seed, len(prefix))
+    # The model writes each tune's number and title, then reads the header it is given.
+    titles = sample([prefix] * num_tunes, _TITLE_LENGTH, seed, len(prefix), stop="\nM")
+    starts = [_title_lines(title, start) + header + "\n" for title, header in
+              zip(titles, header_list, strict=True)]  # fmt: skip
+    longest = max(map(len, starts))
+    if max_length <= longest:
+        raise ValueError(f"max_length={max_length} leaves no room after the headers ({longest}).")
+    return sample([vocab.encode(s) for s in starts], max_length, seed + 1, longest)
 
-    if model not in _SAMPLERS:  # one compiled sampler per model, traced once
-        _SAMPLERS[model] = _build_sampler(model)
-    sampler = _SAMPLERS[model]
-    ids = sampler(
-        tf.constant(np.tile(primed, (num_tunes, 1)), tf.int32),
-        tf.constant(max_length - 1 + len(primer_ids), tf.int32),
-        tf.constant(temperature, tf.float32),
-        tf.constant(seed, tf.int64),
-        tf.constant(stop_ids, tf.int32),
-    ).numpy()
 
-    tunes = []
-    for row in ids:
-        sequence = np.concatenate([primed[:1], row])[len(primer_ids) :]
-        tokens = vocab.decode(sequence)
-        if vocab.is_text:
-            text = tokens if not stop else tokens.split(stop, 1)[0]
-            tunes.append(text.rstrip() + "\n")
+#: Steps the model has to write a tune's number and title (before `headers` are read).
+_TITLE_LENGTH = 120
+
+
+class _Sampling:
+    """One model's compiled sampler with the arguments that stay the same for every call."""
+
+    def __init__(self, model, vocab, primer_ids, stop_ids, temperature, top_p):
+        if model not in _SAMPLERS:  # one compiled sampler per model, traced once
+            _SAMPLERS[model] = _build_sampler(model)
+        self.sampler = _SAMPLERS[model]
+        self.vocab, self.primer_ids, self.stop_ids = vocab, primer_ids, stop_ids
+        self.temperature, self.top_p = temperature, top_p
+
+    def __call__(self, prefixes, max_length, seed, skip, stop=None) -> list:
+        """Tunes that start with each of `prefixes` (id arrays), up to `max_length` tokens."""
+        stop_ids = self.stop_ids if stop is None else self.vocab.encode(stop)
+        rows = [np.concatenate([self.primer_ids, p]).astype(np.int32) for p in prefixes]
+        lengths = np.array([len(r) for r in rows], np.int32)
+        padded = np.zeros((len(rows), lengths.max()), np.int32)
+        for i, row in enumerate(rows):
+            padded[i, : len(row)] = row
+        ids = self.sampler(
+            tf.constant(padded),
+            tf.constant(lengths),
+            tf.constant(max_length - 1 + len(self.primer_ids), tf.int32),
+            tf.constant(self.temperature, tf.float32),
+            tf.constant(self.top_p, tf.float32),
+            tf.constant(seed % 2**63, tf.int64),
+            tf.constant(stop_ids, tf.int32),
+        ).numpy()
+        stop_text = self.vocab.decode(stop_ids)
+        tunes = []
+        for first, row in zip(padded[:, :1], ids, strict=True):
+            sequence = np.concatenate([first, row])[len(self.primer_ids) :]
+            tokens = self.vocab.decode(sequence)
+            if self.vocab.is_text:
+                text = tokens if not stop_text else tokens.split(stop_text, 1)[0]
+                tunes.append(text.rstrip() + "\n")
+            else:
+                tunes.append(_cut_at(tokens, list(stop_text), skip))
+        return tunes
+
+
+def _checked_headers(headers, num_tunes: int, vocab: Vocab) -> list[str] | None:
+    """`headers` as one header per tune, each checked to be ABC header lines ending in ``K:``."""
+    if headers is None:
+        return None
+    if not vocab.is_text:
+        raise ValueError("headers= writes ABC header lines: it needs a character vocabulary.")
+    if isinstance(headers, str):
+        headers = [headers] * num_tunes
+    headers = list(headers)
+    if len(headers) != num_tunes:
+        raise ValueError(
+            f"headers has {len(headers)} entries for num_tunes={num_tunes}: give one header per "
+            "tune, or one string for all of them."
+        )
+    for i, header in enumerate(headers):
+        lines = header.strip("\n").split("\n") if isinstance(header, str) else [""]
+        if not all(FIELD_LINE_PATTERN.match(line) for line in lines) or lines[-1][:2] != "K:":
+            raise ValueError(
+                f"headers[{i}]={header!r} is not an ABC header: expected field lines such as "
+                "'M: 6/8\\nL: 1/8\\nK:G', ending with the K: line."
+            )
+        vocab.encode(header)  # a clear error for characters the model never saw
+    return [header.strip("\n") for header in headers]
+
+
+def _title_lines(text: str, start: str) -> str:
+    """The ``X:`` and ``T:`` lines a model wrote at the start of a tune (each ending in a line
+    break); the rest, if any, is dropped. `start` alone when the first line is unfinished."""
+    lines = text.split("\n")
+    kept = []
+    for i, line in enumerate(lines[:-1]):  # the last piece has no line break after it
+        if i == 0 or line.startswith("T:"):
+            kept.append(line + "\n")
         else:
-            tunes.append(_cut_at(tokens, list(vocab.decode(stop_ids)), len(prefix)))
-    return tunes
+            break
+    return "".join(kept) or start + "\n"
 
 
 def _cut_at(tokens: list, stop: list, skip: int) -> list:

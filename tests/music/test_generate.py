@@ -100,3 +100,79 @@ def test_generation_first_reads_the_end_of_a_previous_tune():
         expected = model(ids[None, :-1]).numpy()[0].argmax(-1)
         n = len(primer)
         np.testing.assert_array_equal(ids[n + 2 :], expected[n + 1 :])
+
+
+# ## Nucleus (top-p) sampling and headers given to the model ---------------------------------------
+
+ABC_TUNES = [
+    f"X:{i}\nT:Tune {i}\nM:{m}\nL:1/8\nK:{k}\n|:DEFG ABcd|edcB A2G2:|\n"
+    for i, (m, k) in enumerate([("6/8", "G"), ("C|", "D"), ("3/4", "Ador")] * 4)
+]
+ABC_VOCAB = Vocab.from_texts(ABC_TUNES)
+
+
+def test_nucleus_keeps_the_fewest_likely_tokens_that_reach_top_p():
+    import tensorflow as tf
+
+    from mitdeeplearning.music.sampling import nucleus
+
+    logits = tf.math.log(tf.constant([[0.5, 0.3, 0.15, 0.05], [0.05, 0.15, 0.3, 0.5]]))
+    for top_p, kept in ((0.5, 1), (0.8, 2), (0.81, 3), (0.96, 4), (1.0, 4)):
+        out = nucleus(logits, tf.constant(top_p)).numpy()
+        assert (np.isfinite(out).sum(axis=1) == kept).all(), top_p
+        assert np.isfinite(out[0, :kept]).all() and np.isfinite(out[1, 4 - kept :]).all()
+
+
+def test_a_tiny_nucleus_is_greedy_decoding():
+    model = build_model(len(ABC_VOCAB), 8, 16, seed=5)
+    greedy = generate(model, ABC_VOCAB, num_tunes=3, max_length=60, temperature=0, seed=0)
+    nucleus = generate(model, ABC_VOCAB, num_tunes=3, max_length=60, temperature=1.0,
+                       top_p=1e-6, seed=0)  # fmt: skip
+    sampled = generate(model, ABC_VOCAB, num_tunes=3, max_length=60, temperature=1.0,
+                       top_p=None, seed=0)  # fmt: skip
+    assert nucleus == greedy and sampled != greedy
+
+
+def test_headers_are_read_after_the_models_number_and_title():
+    # Each tune gets its own header, right after the X: and T: lines the model wrote; greedy
+    # decoding must then match the full model run over the primer, that start and what
+    # follows, for rows whose starts have different lengths (the sampler pads them).
+    model = build_model(len(ABC_VOCAB), 8, 16, seed=2)
+    headers = ["M:6/8\nL:1/8\nK:G", "M:C|\nK:D", "M:3/4\nL:1/8\nK:Ador"]
+    tunes = generate(model, ABC_VOCAB, num_tunes=3, max_length=240, temperature=0,
+                     headers=headers, stop=None, seed=0)  # fmt: skip
+    for tune, header in zip(tunes, headers, strict=True):
+        lines = tune.split("\n")
+        assert lines[0].startswith("X:")
+        titles = 1 + sum(1 for line in lines[1:] if line.startswith("T:"))
+        assert "\n".join(lines[titles : titles + header.count("\n") + 1]) == header
+        start = "\n".join(lines[: titles + header.count("\n") + 1]) + "\n"
+        ids = ABC_VOCAB.encode(":|\n\n" + tune.rstrip("\n"))
+        expected = model(ids[None, :-1]).numpy()[0].argmax(-1)
+        n = len(":|\n\n") + len(start)
+        np.testing.assert_array_equal(ids[n:], expected[n - 1 :])
+
+
+def test_one_header_for_every_tune():
+    model = build_model(len(ABC_VOCAB), 8, 16, seed=2)
+    tunes = generate(model, ABC_VOCAB, num_tunes=2, max_length=80, headers="M:6/8\nK:G", seed=1)
+    assert all("\nM:6/8\nK:G\n" in tune for tune in tunes)
+
+
+def test_bad_top_p_and_headers():
+    model = build_model(len(ABC_VOCAB), 8, 16, seed=2)
+    for top_p in (0, -0.5, 1.5):
+        with pytest.raises(ValueError, match=rf"top_p={top_p} must be in \(0, 1\]"):
+            generate(model, ABC_VOCAB, top_p=top_p)
+    with pytest.raises(ValueError, match="headers has 1 entries for num_tunes=2"):
+        generate(model, ABC_VOCAB, num_tunes=2, headers=["M:6/8\nK:G"])
+    with pytest.raises(ValueError, match=r"headers\[0\]='M:6/8' is not an ABC header"):
+        generate(model, ABC_VOCAB, headers="M:6/8")
+    with pytest.raises(ValueError, match="is not an ABC header"):
+        generate(model, ABC_VOCAB, headers="K:G\nDEFG|")
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        generate(model, ABC_VOCAB, headers="M:6/8\nK:Q")
+    songs = [[(60, 1.0), (62, 1.0)] * 5]
+    tokens = Vocab.from_sequences(songs)
+    with pytest.raises(ValueError, match="needs a character vocabulary"):
+        generate(build_model(len(tokens), 8, 16), tokens, start=[(60, 1.0)], headers="K:G")
