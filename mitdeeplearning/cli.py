@@ -207,7 +207,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=1))
         return 0 if report["ready"] else 1
-    print(f"{args.notebook}: {report['lab']}/{report['notebook']}, {report['graded']} graded tests")
+    by_hand = (
+        f", {len(report['manual'])} answers graded by hand ({report['manual_points']:g} points)"
+        if report.get("manual")
+        else ""
+    )
+    print(
+        f"{args.notebook}: {report['lab']}/{report['notebook']}, {report['graded']} graded tests"
+        + by_hand
+    )
     lost_answers = report["missing_answers"]
     lost_tests = [g for g in report["missing"] if g not in lost_answers]
     if lost_answers:
@@ -284,7 +292,12 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
         notes = [f"{len(result['repaired'])} cells repaired"] if result["repaired"] else []
         notes += [f"flagged: {flag}" for flag in result["flags"]]
         notes += result["problems"]
-        print(f"{sid}: {result['score']} / {result['max_score']}"
+        manual = ""
+        if result.get("manual_max"):
+            hand = result.get("manual_score")
+            manual = (f" automatic, {'pending' if hand is None else hand} / "
+                      f"{result['manual_max']} by hand")  # fmt: skip
+        print(f"{sid}: {result['score']} / {result['max_score']}{manual}"
               + (f" ({'; '.join(notes)})" if notes else ""))  # fmt: skip
     if summary["skipped"]:
         print(f"{len(summary['skipped'])} unchanged submissions already graded (--force regrades)")

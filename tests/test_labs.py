@@ -18,7 +18,7 @@ import pytest
 
 from mitdeeplearning import project_url
 from mitdeeplearning.instructor import course
-from mitdeeplearning.instructor.autograde import autograde
+from mitdeeplearning.instructor.autograde import autograde, graded_cells
 from mitdeeplearning.instructor.notebooks import cell_errors, execute_notebook, run_lab
 
 LABS = course.labs()
@@ -309,10 +309,13 @@ def test_the_labs_readme_gives_each_labs_points():
     table = (course.DEFAULT_COURSE / "README.md").read_text(encoding="utf-8")
     for lab in LABS:
         row = next(line for line in table.splitlines() if line.startswith(f"| `{lab}` |"))
-        stated = [int(n) for n in row.rsplit("|", 2)[1].split("+")]
-        actual = [
-            sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in
-                nbformat.read(path, as_version=4).cells)
-            for path in sorted((SOURCE / lab).glob("*.ipynb"))
-        ]  # fmt: skip
-        assert stated == actual, f"{lab}: labs/README.md says {stated}, the notebooks {actual}"
+        automatic, by_hand = (
+            [int(n) for n in column.split("+")] for column in row.rsplit("|", 3)[1:3]
+        )
+        actual = [graded_cells({path.name: nbformat.read(path, as_version=4)})
+                  for path in sorted((SOURCE / lab).glob("*.ipynb"))]  # fmt: skip
+        stated, found = (
+            (automatic, by_hand),
+            tuple([sum(points[kind].values()) for points in actual] for kind in (0, 1)),
+        )
+        assert stated == found, f"{lab}: labs/README.md says {stated}, the notebooks {found}"

@@ -28,6 +28,8 @@ from .scan import checks_called, scan_source
 
 #: The stub nbgrader puts in each answer cell of a release.
 STUB = "raise NotImplementedError()"
+#: What nbgrader leaves in a written (Markdown) answer cell of a release.
+WRITTEN_STUB = "YOUR ANSWER HERE"
 
 
 class SubmissionError(ValueError):
@@ -278,11 +280,11 @@ def repair_metadata(notebook: dict, release: dict) -> tuple[dict, list[Match]]:
 
 
 def unanswered(notebook: dict) -> list[str]:
-    """Grade ids of answer cells that still hold the release's stub."""
+    """Grade ids of answer cells that still hold the release's stub (code or written)."""
     return [
         _meta(c)["grade_id"]
         for c in notebook["cells"]
-        if _meta(c).get("solution") and STUB in _source(c)
+        if _meta(c).get("solution") and (STUB in _source(c) or _source(c).strip() == WRITTEN_STUB)
     ]
 
 

@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .autograde import graded_cells
 from .course import course_dir, labs
 from .notebooks import execute_notebook
 from .submission import check_submission, read_notebook, read_releases
@@ -43,7 +44,8 @@ def validate(
     Returns
     -------
     dict
-        ``lab``, ``notebook``, ``graded`` (the number of graded tests), ``repaired``,
+        ``lab``, ``notebook``, ``graded`` and ``points`` (the tests graded automatically and
+        their points), ``manual`` and ``manual_points`` (the cells graded by hand), ``repaired``,
         ``missing``, ``missing_answers``, ``changed``, ``unanswered`` and ``flags`` (lists of
         the answer and test cells' grade ids, or of lines), ``failed_checks`` and
         ``errors`` (``[grade id or "cell N", error]``), ``seconds`` (of the run, or None) and
@@ -58,10 +60,14 @@ def validate(
     releases = release_notebooks(course)
     check = check_submission(notebook, releases)
     graded = [m for m in check.matches if m.kind != "text"]
+    automatic, manual = graded_cells({check.notebook: releases[(check.lab, check.notebook)]})
     report = {
         "lab": check.lab,
         "notebook": check.notebook,
-        "graded": sum(1 for m in graded if m.kind == "test"),
+        "graded": len(automatic),
+        "points": sum(automatic.values()),
+        "manual": list(manual),
+        "manual_points": sum(manual.values()),
         "repaired": [m.grade_id for m in graded if m.how not in ("intact", "missing")],
         "missing": [m.grade_id for m in graded if m.how == "missing"],
         "missing_answers": check.missing_answers,

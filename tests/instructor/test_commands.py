@@ -23,65 +23,7 @@ from mitdeeplearning.instructor.submission import (
     scan_answers,
 )
 
-
-def _nbgrader(cell, grade_id, **flags):
-    cell.metadata["nbgrader"] = {
-        "grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3,
-        "solution": False, "task": False, **flags,
-    }  # fmt: skip
-    cell.id = grade_id
-    return cell
-
-
-def demo_notebook(answer: str = "return a + b") -> nbformat.NotebookNode:
-    v4 = nbformat.v4
-    cells = [
-        _nbgrader(v4.new_markdown_cell("# Demo lab\n\nAdd two numbers."), "md-1", locked=True),
-        v4.new_code_cell("import matplotlib.pyplot as plt"),
-        _nbgrader(
-            v4.new_code_cell(
-                f"def add(a, b):\n    ### BEGIN SOLUTION\n    {answer}\n    ### END SOLUTION"
-            ),
-            "add",
-            solution=True,
-        ),  # fmt: skip
-        _nbgrader(
-            v4.new_code_cell(
-                "assert add(1, 2) == 3\nprint('\N{CHECK MARK} add')\n"
-                "### BEGIN HIDDEN TESTS\nassert add(-1, 1) == 0\n"
-                "### END HIDDEN TESTS"
-            ),
-            "test_add",
-            grade=True,
-            locked=True,
-            points=2,
-        ),  # fmt: skip
-        _nbgrader(v4.new_markdown_cell("## A plot and the figures"), "md-2", locked=True),
-        v4.new_code_cell(
-            "plt.plot([1, 2, 3], [add(1, 1), add(1, 2), add(2, 2)])\nplt.show()\n"
-            "from mitdeeplearning import report\n"
-            "out = report.output_dir()\n"
-            "if out is not None:\n    (out / 'made.txt').write_text('made by the notebook')\n"
-            "report.record_metrics({'answer': add(2, 3), 'ratio': 0.5})"
-        ),
-    ]
-    for index, cell in enumerate(cells):
-        if not cell.get("id"):
-            cell.id = f"code-{index}"
-    notebook = v4.new_notebook(cells=cells)
-    notebook.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                        "language": "python"}}  # fmt: skip
-    return notebook
-
-
-@pytest.fixture(scope="module")
-def demo_course(tmp_path_factory):
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy(course.DEFAULT_COURSE / "nbgrader_config.py", root / "nbgrader_config.py")
-    (root / "source" / "demo").mkdir(parents=True)
-    nbformat.write(demo_notebook(), root / "source" / "demo" / "Demo.ipynb")
-    course.generate_release("demo", root)
-    return root
+from .demo import demo_notebook
 
 
 def _write(notebook, path):
