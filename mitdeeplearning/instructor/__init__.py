@@ -3,8 +3,10 @@ headless, check a notebook before it is submitted, and autograde a course's subm
 
 * `course`: the course folder, its labs, nbgrader in a scratch copy, release and its check;
 * `notebooks`: run a notebook top to bottom; `run_lab`, the main job (`mitdl run`);
-* `submission`: read a student's notebook, identify it, repair lost grading metadata, scan for
-  tampering (no code runs);
+* `submission`: read a student's notebook, identify it, repair lost grading metadata, scan its
+  answers (no code runs);
+* `scan`, with `names` and `rules`: what an answer cell reaches for, read from its syntax tree
+  with every alias followed, and answers that call what their exercise refuses;
 * `validate`: `mitdl validate`, what stands between a notebook and full marks;
 * `autograde`: `mitdl autograde`, the one autograding path (parallel on Dask; one worker
   grades serially).
