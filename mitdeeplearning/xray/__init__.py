@@ -13,7 +13,8 @@ One module per idea, in the order the lab uses them:
 * the model: `layers` (its Keras layers and metric), `model` (`build_cam_cnn`), `augment` and
   `training` (`train_cam_cnn`), `evaluation` (ROC);
 * the explanation: `cam` (CAM and Grad-CAM, read from the layers named ``cam_features`` and
-  ``cam_logits``), `localisation` (their scores against masks and boxes) and `plots`.
+  ``cam_logits``), `localisation` (their scores against masks and boxes), `faithfulness`
+  (deletion and insertion curves, the model-randomisation check) and `plots`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ _EXPORTS = {
     "energy_in_mask": "localisation",
     "cam_iou": "localisation",
     "iobb_hits": "localisation",
+    "deletion_curve": "faithfulness",
+    "insertion_curve": "faithfulness",
+    "randomization_check": "faithfulness",
     "overlay": "plots",
     "plot_cams": "plots",
 }
