@@ -108,7 +108,10 @@ def load_pneumothorax(
     seed: int = 0,
     positive_fraction: float | None = None,
     shortcut: Any = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    tube_rate: tuple[float, float] | None = None,
+    label_noise: float | None = None,
+    return_tube_masks: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Load one split of pneumothorax data: images, labels and (where the source has them) masks.
 
     Parameters
@@ -136,6 +139,15 @@ def load_pneumothorax(
         imbalance like a clinic's).
     shortcut : optional
         Synthetic only: a spurious cue added to the images, passed to `make_synthetic_cxr`.
+    tube_rate : (float, float), optional
+        Synthetic only, with ``shortcut="chest_tube"``: the probability of a chest drain with
+        and without a pneumothorax (default: `make_synthetic_cxr`'s, (0.9, 0.05)).
+    label_noise : float, optional
+        Synthetic ``"train"`` split only: the share of its labels flipped, in [0, 0.5) (the
+        images and masks stay true; see `make_synthetic_cxr`). Validation and test labels are
+        the truth, so another split with `label_noise` is an error.
+    return_tube_masks : bool, default False
+        Synthetic only: also return where the drains are, a bool array (N, H, W).
 
     Returns
     -------
@@ -145,6 +157,8 @@ def load_pneumothorax(
         int64, 1 for pneumothorax, 0 for no finding.
     masks : ndarray of shape (N, H, W) or None
         bool, True inside the pneumothorax; None for sources without masks (``"nih"``).
+    tube_masks : ndarray of shape (N, H, W)
+        Only with ``return_tube_masks=True``: bool, True on the drains' pixels.
 
     Raises
     ------
@@ -166,9 +180,16 @@ def load_pneumothorax(
     >>> images.shape, labels.dtype, masks.shape                                  # doctest: +SKIP
     ((50, 256, 256, 1), dtype('int64'), (50, 256, 256))
     """
-    is_named = _check_arguments(source, split, size, limit, positive_fraction, shortcut)
+    synthetic_options = {
+        "positive_fraction": positive_fraction,
+        "shortcut": shortcut,
+        "tube_rate": tube_rate,
+        "label_noise": label_noise,
+        "return_tube_masks": return_tube_masks or None,
+    }
+    is_named = _check_arguments(source, split, size, limit, synthetic_options)
     if source == "synthetic":
-        return _load_synthetic(split or "train", size, limit, seed, positive_fraction, shortcut)
+        return _load_synthetic(split or "train", size, limit, seed, synthetic_options)
     if is_named:
         path = converted_path(str(source), split or "train")
         if not path.is_file():
@@ -186,7 +207,7 @@ def load_pneumothorax(
     return images, labels, masks
 
 
-def _check_arguments(source, split, size, limit, positive_fraction, shortcut) -> bool:
+def _check_arguments(source, split, size, limit, synthetic_options: dict) -> bool:
     """Check `load_pneumothorax`'s arguments; return whether `source` is a named one."""
     if size is not None and (not isinstance(size, int | np.integer) or size < 8):
         raise ValueError(f"size={size!r} must be an integer of at least 8 (pixels) or None.")
@@ -203,30 +224,36 @@ def _check_arguments(source, split, size, limit, positive_fraction, shortcut) ->
     if split is not None and split not in SPLITS:
         raise ValueError(f"Unknown split {split!r}: use one of {', '.join(map(repr, SPLITS))}.")
     if source != "synthetic":
-        given = [
-            name
-            for name, value in (("positive_fraction", positive_fraction), ("shortcut", shortcut))
-            if value is not None
-        ]
+        given = [name for name, value in synthetic_options.items() if value is not None]
         if given:
             raise ValueError(
-                f"{' and '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to "
+                f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to "
                 f"source='synthetic'; real data has the labels and cues it has."
             )
+    noise = synthetic_options["label_noise"]
+    if source == "synthetic" and noise and (split or "train") != "train":
+        raise ValueError(
+            f"label_noise={noise!r} applies to the 'train' split only, got split={split!r}: "
+            "validation and test labels are the truth the model is measured against."
+        )
     return is_named
 
 
-def _load_synthetic(split, size, limit, seed, positive_fraction, shortcut) -> tuple:
+def _load_synthetic(split, size, limit, seed, synthetic_options: dict) -> tuple:
     """`make_synthetic_cxr` with a seed of its own for each (seed, split) pair."""
     from .phantom import make_synthetic_cxr
 
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative integer.")
+    fraction = synthetic_options["positive_fraction"]
     options: dict[str, Any] = {
         "seed": 3 * int(seed) + SPLITS.index(split),
-        "positive_fraction": 0.2 if positive_fraction is None else positive_fraction,
-        "shortcut": shortcut,
+        "positive_fraction": 0.2 if fraction is None else fraction,
+        "shortcut": synthetic_options["shortcut"],
     }
+    for name in ("tube_rate", "label_noise", "return_tube_masks"):
+        if synthetic_options[name] is not None:
+            options[name] = synthetic_options[name]
     if size is not None:
         options["size"] = int(size)
     count = SYNTHETIC_SIZES[split] if limit is None else int(limit)

@@ -1,5 +1,5 @@
 """The synthetic chest radiographs: contract, determinism, no global shortcuts, and lesions where
-their masks say.
+their masks say (positions, proportions, drains and label noise: test_phantom_cases.py).
 
 Generation is cached per module (a few hundred small images), so the whole file runs in seconds.
 """
@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from mitdeeplearning.xray import make_synthetic_cxr
-from mitdeeplearning.xray.phantom import SHORTCUTS, _render_case
+from mitdeeplearning.xray.phantom import SHORTCUTS, render_case
 
 
 @functools.cache
@@ -68,14 +68,14 @@ def test_label_order_is_random_but_seeded():
 
 def test_masks_are_nonempty_and_inside_the_lungs():
     for i in range(40):
-        case = _render_case(128, 5, i, 1, None)
+        case = render_case(128, 5, i, 1, None)
         assert case.mask.any(), i
         assert not (case.mask & ~case.lung).any(), i
         assert case.side in (-1, 1)
         # The mask is on the side the lesion was drawn: image left (-1) or right (+1).
         cols = np.flatnonzero(case.mask.any(axis=0))
         assert (np.median(cols) - 64) * case.side > 0, i
-    negative = _render_case(128, 5, 0, 0, None)
+    negative = render_case(128, 5, 0, 0, None)
     assert not negative.mask.any() and negative.side == 0 and negative.lung.any()
 
 
@@ -84,9 +84,9 @@ def test_lesions_vary_in_size_and_side():
     area = masks[labels == 1].mean(axis=(1, 2))  # fraction of the image
     q = np.percentile(area, [0, 10, 50, 90, 100])
     print(f"mask area, % of the image: min/p10/median/p90/max = {np.round(100 * q, 2)}")
-    assert q[0] > 0.003  # every lesion visible at 128 px
-    assert q[4] / q[0] > 5  # small rims to large collapses
-    assert 0.02 < q[2] < 0.08  # most are moderate
+    assert q[0] > 0.0012  # every lesion visible at 128 px: 20 pixels or more
+    assert q[4] / q[0] > 10  # thin rims to large collapses
+    assert 0.004 < q[2] < 0.02  # most are small: the median under 2 % of the image
     sides = np.sign(
         np.array([np.flatnonzero(m.any(axis=0)).mean() for m in masks[labels == 1]]) - 64
     )
@@ -94,9 +94,11 @@ def test_lesions_vary_in_size_and_side():
 
 
 def test_every_kind_of_lesion_occurs():
-    kinds = {_render_case(64, 2, i, 1, None).kind for i in range(300)}
-    assert {"rim", "moderate", "large", "tension"} <= kinds
-    assert any(k.endswith("+sulcus") for k in kinds)
+    kinds = {render_case(64, 2, i, 1, None).kind for i in range(300)}
+    positions = {kind.split("/")[0] for kind in kinds}
+    sizes = {kind.split("/")[1] for kind in kinds}
+    assert positions == {"apical", "lateral", "deep sulcus", "anteromedial"}
+    assert sizes == {"rim", "small", "moderate", "large", "tension"}
 
 
 # ---- determinism
@@ -166,7 +168,7 @@ def test_global_statistics_do_not_give_the_class_away():
 def _patients(n=24, seed=9):
     """The same patients drawn at 256 px with and without a lesion (labels 1 and 0)."""
     return [
-        (_render_case(256, seed, i, 1, None), _render_case(256, seed, i, 0, None)) for i in range(n)
+        (render_case(256, seed, i, 1, None), render_case(256, seed, i, 0, None)) for i in range(n)
     ]
 
 
@@ -186,11 +188,11 @@ def test_pairs_are_the_public_images():
 def test_the_lesion_changes_nothing_outside_its_mask():
     checked = 0
     for i, (pos, neg) in enumerate(_patients()):
-        if pos.kind == "tension":
+        if pos.kind.endswith("tension"):
             continue  # tension also pushes the mediastinum over: evidence outside the mask
         diff = np.abs(pos.image - neg.image)
         assert diff[pos.mask].mean() > 0.03, i
-        if pos.kind.endswith("+sulcus"):
+        if pos.kind.startswith("deep sulcus"):
             # The deeper angle also moves the diaphragm's shadow beside it, in the chest wall;
             # the other side of the chest is untouched.
             half = slice(0, 100) if pos.side > 0 else slice(156, 256)
@@ -206,30 +208,29 @@ def test_the_lesion_changes_nothing_outside_its_mask():
 
 
 def test_the_air_is_lucent_and_has_no_lung_markings():
-    ratios, darker = [], []
+    darker, removed = [], []
     for pos, neg in _patients():
-        # Where the negative has lung (a deep sulcus adds air below it), off the edges: the
-        # chest wall, and the pleural line the mask includes.
-        core = cv2.erode((pos.mask & neg.lung).astype(np.uint8), _disc(5)).astype(bool)
-        if core.sum() < 200:
-            continue  # a thin rim has no inside to measure
+        # Inside the air, away from its edges (the chest wall, and the pleural line the mask
+        # includes): thin rims have no inside and are skipped.
+        core = cv2.erode((pos.mask & neg.lung).astype(np.uint8), _disc(4)).astype(bool)
+        if core.sum() < 40:
+            continue
         darker.append(neg.image[core].mean() - pos.image[core].mean())
-        energy = [_texture_energy(im)[core] for im in (pos.image, neg.image)]
-        ratios.append(np.median(energy[0]) / np.median(energy[1]))
-    ratios = np.array(ratios)
-    print("texture energy in the air, positive / same patient negative:", np.round(ratios, 2))
-    # What is left is noise and the ribs, which show better over the darker air: in a few
-    # high-contrast films, more than the faint peripheral markings that went.
-    assert len(ratios) >= 15
-    assert min(darker) > 0.02 and np.median(darker) > 0.08  # more lucent
-    assert np.mean(ratios < 1.0) >= 0.85
-    assert np.median(ratios) < 0.6
+        # What the lesion took away is the lung's own fine structure (vessels, mottle): the
+        # detail of the difference follows the detail of the same patient's negative.
+        detail = _high_pass(neg.image)[core]
+        taken = _high_pass(neg.image - pos.image)[core]
+        removed.append(np.corrcoef(detail, taken)[0, 1])
+    print("darker:", np.round(darker, 3), "markings removed (correlation):", np.round(removed, 2))
+    assert len(darker) >= 8
+    assert min(darker) > 0.01 and np.median(darker) > 0.04  # more lucent, not a black hole
+    assert np.median(darker) < 0.2
+    assert min(removed) > 0.1 and np.median(removed) > 0.3
 
 
-def _texture_energy(img: np.ndarray) -> np.ndarray:
-    """Local high-pass energy: vessels and parenchymal mottle, rib edges, noise."""
-    high = img - cv2.GaussianBlur(img, (0, 0), 1.0)
-    return high * high
+def _high_pass(img: np.ndarray) -> np.ndarray:
+    """Detail finer than a few pixels: vessels and parenchymal mottle, rib edges, noise."""
+    return img - cv2.GaussianBlur(img, (0, 0), 2.0)
 
 
 def test_pleural_line_along_the_mask_border():
@@ -247,7 +248,7 @@ def test_pleural_line_along_the_mask_border():
             continue
         brighter.append(img[edge].mean() - img[inner].mean())
     brighter = np.array(brighter)
-    assert len(brighter) >= 18
+    assert len(brighter) >= 10  # thin rims have no inside at 128 px
     assert np.mean(brighter > 0) >= 0.9, np.round(brighter, 3)
 
 
@@ -264,8 +265,8 @@ def test_chest_tubes_follow_the_label():
     has_tube = changed.any(axis=(1, 2))
     pos_rate, neg_rate = has_tube[labels == 1].mean(), has_tube[labels == 0].mean()
     print(f"chest tubes: {pos_rate:.2f} of positives, {neg_rate:.2f} of negatives")
-    assert 0.65 <= pos_rate <= 0.95
-    assert 0.02 <= neg_rate <= 0.2
+    assert 0.8 <= pos_rate <= 0.97  # tube_rate's default: (0.9, 0.05)
+    assert 0.01 <= neg_rate <= 0.12
     # Drawn last: everything else is untouched, and a drain is a thin curve.
     assert changed.mean(axis=(1, 2)).max() < 0.05
     # Bright where drawn (a radio-opaque stripe).
