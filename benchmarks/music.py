@@ -13,9 +13,14 @@ out, and are scored on the same held-out windows:
 
 Prints one JSON line: training seconds, held-out bits/char over time (best and final), the
 time each model needs to reach the reference's best, generated characters per second (one tune,
-and 32 in parallel), and the share of generated tunes that `check_tune` accepts.
+and 32 in parallel), and `tune_stats` of the generated tunes against the training tunes: the
+share `check_tune` accepts, the total-variation distance of their keys and meters to the
+training tunes', the share of their music windows copied from the training tunes (next to the
+held-out tunes' own share, measured the same way) and duplicates; with the lab's sampling
+(`LAB_CONFIG`) and with plain sampling (temperature 1.0, no nucleus, no headers). Before it,
+one line per target says "met" or "not met".
 
-    python benchmarks/music.py [--ref-iterations 1500] [--our-seconds 300] [--tunes 100]
+    python benchmarks/music.py [--ref-iterations 1500] [--our-seconds 300] [--tunes 500]
 """
 
 from __future__ import annotations
@@ -37,14 +42,15 @@ import tensorflow as tf  # noqa: E402
 from mitdeeplearning.music import (  # noqa: E402
     Vocab,
     build_model,
-    check_tune,
+    draw_headers,
     generate,
     join_tunes,
     load_tunes,
     split_tunes,
     train,
+    tune_stats,
 )
-from mitdeeplearning.music.model import copy_weights  # noqa: E402
+from mitdeeplearning.music.model import copy_weights, save_model  # noqa: E402
 
 # Ours: what the lab uses (kept in one place so the lab and the benchmark agree).
 from mitdeeplearning.music.training import LAB_CONFIG, evaluate_bits  # noqa: E402
@@ -76,23 +82,73 @@ def reference_generation_speed(model, vocab: Vocab, n_chars: int) -> float:
 
 
 def share_valid(tunes: list[str]) -> tuple[float, dict]:
-    reasons: dict[str, int] = {}
-    valid = 0
-    for tune in tunes:
-        verdict = check_tune(tune)
-        valid += verdict.valid
-        if not verdict.valid:
-            key = verdict.reason.split(":")[0][:60]
-            reasons[key] = reasons.get(key, 0) + 1
-    top = dict(sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
-    return valid / len(tunes), top
+    stats = tune_stats(tunes)
+    return stats.valid_share, dict(list(stats.reasons.items())[:5])
+
+
+def lab_tunes(model, vocab: Vocab, train_tunes: list[str], n: int, seed: int) -> list[str]:
+    """`n` tunes sampled as the lab samples them (`LAB_CONFIG`)."""
+    headers = None
+    if LAB_CONFIG["headers"]:
+        headers = draw_headers(train_tunes, n, seed=seed, units=LAB_CONFIG["headers"])
+    return generate(
+        model, vocab, num_tunes=n, temperature=LAB_CONFIG["temperature"],
+        top_p=LAB_CONFIG["top_p"], headers=headers, seed=seed,
+    )  # fmt: skip
+
+
+def figures(stats) -> dict:
+    """The `tune_stats` figures the targets read, rounded."""
+    out = {
+        "valid_share": round(stats.valid_share, 3),
+        "invalid_reasons": dict(list(stats.reasons.items())[:4]),
+        "duplicates": stats.duplicates,
+        "median_bars": stats.median_bars,
+        "keys": {k: round(v, 3) for k, v in list(stats.keys.items())[:6]},
+        "meters": {k: round(v, 3) for k, v in list(stats.meters.items())[:6]},
+    }
+    if stats.reference_tunes is not None:
+        out.update(
+            key_tv=round(stats.key_tv, 3), meter_tv=round(stats.meter_tv, 3),
+            copied_windows=round(stats.copied_windows, 4), longest_copied=stats.longest_copied,
+            copies=stats.copies,
+        )  # fmt: skip
+    return out
+
+
+def targets(ours: dict, held_out_copied: float, reference_best: float | None) -> dict:
+    """Each target: its value, the goal, and "met" or "not met"."""
+    lab, plain = ours["lab_sampling"], ours["plain_sampling"]
+    rows = {
+        "lab sampling: valid share": (lab["valid_share"], ">= 0.95", lab["valid_share"] >= 0.95),
+        "lab sampling: key TV to the training tunes": (lab["key_tv"], "<= 0.12",
+                                                       lab["key_tv"] <= 0.12),
+        "lab sampling: meter TV to the training tunes": (lab["meter_tv"], "<= 0.10",
+                                                         lab["meter_tv"] <= 0.10),
+        "lab sampling: copied windows": (lab["copied_windows"],
+                                         f"<= held-out tunes' {held_out_copied:.4f}",
+                                         lab["copied_windows"] <= held_out_copied),
+        "lab sampling: duplicates": (lab["duplicates"], "0", lab["duplicates"] == 0),
+        "plain sampling (T 1.0): valid share": (plain["valid_share"], ">= 0.75 (stretch)",
+                                                plain["valid_share"] >= 0.75),
+        "held-out bits/char (8 rows)": (ours["final_val_bits_after_keep_best"], "<= 1.68",
+                                        ours["final_val_bits_after_keep_best"] <= 1.68),
+    }  # fmt: skip
+    if reference_best is not None:
+        gap = round(reference_best - ours["final_val_bits_after_keep_best"], 3)
+        rows["bits/char below the reference's best"] = (gap, ">= 0.35", gap >= 0.35)
+    return {
+        name: {"value": value, "goal": goal, "met": "met" if ok else "not met"}
+        for name, (value, goal, ok) in rows.items()
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ref-iterations", type=int, default=1500)
     parser.add_argument("--our-seconds", type=float, default=300.0)
-    parser.add_argument("--tunes", type=int, default=100, help="tunes generated per validity check")
+    parser.add_argument("--tunes", type=int, default=500, help="tunes generated per measurement")
+    parser.add_argument("--save-model", default=None, help="a folder to save our trained model in")
     parser.add_argument("--eval-tokens", type=int, default=30_000)
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument(
@@ -183,7 +239,8 @@ def main() -> None:
         progress=False,
     )  # fmt: skip
     vals = [h["val_bits"] for h in our_run.history]
-    temperature = LAB_CONFIG["temperature"]
+    if args.save_model:
+        save_model(ours, vocab, args.save_model)
 
     def chars_per_s(num_tunes: int) -> float:
         generate(ours, vocab, num_tunes=num_tunes, max_length=50, stop=None, seed=0)  # trace
@@ -192,12 +249,12 @@ def main() -> None:
         return sum(len(t) for t in out) / (time.perf_counter() - start)
 
     start = time.perf_counter()
-    our_tunes = generate(ours, vocab, num_tunes=args.tunes, temperature=temperature, seed=1)
+    our_tunes = lab_tunes(ours, vocab, train_tunes, args.tunes, seed=1)
     gen_seconds = time.perf_counter() - start
-    share, reasons = share_valid(our_tunes)
-    share_t1, reasons_t1 = share_valid(
-        generate(ours, vocab, num_tunes=args.tunes, temperature=1.0, seed=1)
-    )
+    lab_stats = tune_stats(our_tunes, reference=train_tunes)
+    plain = generate(ours, vocab, num_tunes=args.tunes, temperature=1.0, top_p=None, seed=1)
+    plain_stats = tune_stats(plain, reference=train_tunes)
+    held_out = tune_stats(val_tunes, reference=train_tunes)  # people's new music, for scale
 
     def kept_bits(rows: int) -> float:
         order = "stream" if stream else None
@@ -222,10 +279,9 @@ def main() -> None:
         "chars_per_s_one_tune": round(chars_per_s(1), 1),
         "chars_per_s_32_tunes": round(chars_per_s(32), 1),
         f"seconds_to_generate_{args.tunes}_tunes": round(gen_seconds, 2),
-        f"valid_share_t{temperature}": share,
-        f"invalid_reasons_t{temperature}": reasons,
-        "valid_share_t1.0": share_t1,
-        "invalid_reasons_t1.0": reasons_t1,
+        "lab_sampling": figures(lab_stats),
+        "plain_sampling": figures(plain_stats),
+        "held_out_tunes": figures(held_out),
         "example_tune": our_tunes[0],
     }
     if ref_best is None and args.reference_best is not None:
@@ -249,6 +305,11 @@ def main() -> None:
             "32_tunes_chars_per_s_ours_over_ref_one": round(
                 ours_r["chars_per_s_32_tunes"] / ref["chars_per_s_one_tune"], 1),
         }  # fmt: skip
+    result["targets"] = targets(
+        result["ours"], held_out.copied_windows, ref_best or args.reference_best
+    )
+    for name, row in result["targets"].items():
+        print(f"{name}: {row['value']} (goal {row['goal']}): {row['met']}", file=sys.stderr)
     print(json.dumps(result))
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 from .abc import COMMENT_PATTERN, FIELD_LINE_PATTERN
@@ -190,7 +191,9 @@ def tune_header(tune: str) -> str | None:
     return None
 
 
-def draw_headers(tunes: Sequence[str], n: int, *, seed: int | None = None) -> list[str]:
+def draw_headers(
+    tunes: Sequence[str], n: int, *, seed: int | None = None, units: str = "drawn"
+) -> list[str]:
     r"""`n` headers (meter, unit length, key: `tune_header`) drawn from `tunes` at random.
 
     Each header is a whole tune's, so meters, keys and unit lengths come in the combinations
@@ -205,6 +208,12 @@ def draw_headers(tunes: Sequence[str], n: int, *, seed: int | None = None) -> li
         How many headers to draw (with replacement).
     seed : int, optional
         The same seed and tunes give the same headers.
+    units : {"drawn", "usual"}
+        ``"drawn"``: each header's unit length (``L:``) as its tune has it. ``"usual"``: the
+        unit most tunes of the same meter have in `tunes` (O'Neill's writes most 2/4 tunes in
+        sixteenths, ``L:1/16``, and a few in eighths). The unit is a way of writing, not part
+        of the music: the keys and meters drawn are the same, and a model writes the usual
+        way of each meter more surely than the rare ones.
 
     Returns
     -------
@@ -223,10 +232,39 @@ def draw_headers(tunes: Sequence[str], n: int, *, seed: int | None = None) -> li
         raise ValueError(f"n={n!r} must be a positive whole number of headers.")
     if isinstance(tunes, str):
         raise ValueError("tunes must be a list of tunes, not one string.")
+    if units not in ("drawn", "usual"):
+        raise ValueError(f"units={units!r}; expected 'drawn' or 'usual'.")
     headers = [header for header in map(tune_header, tunes) if header is not None]
     if not headers:
         raise ValueError(
             f"None of the {len(tunes)} tunes has a header ending in a K: line to draw from."
         )
     rng = random.Random(seed)
-    return [rng.choice(headers) for _ in range(n)]
+    drawn = [rng.choice(headers) for _ in range(n)]
+    return (
+        drawn if units == "drawn" else [_with_usual_unit(h, _usual_units(headers)) for h in drawn]
+    )
+
+
+def _fields_of(header: str) -> dict[str, str]:
+    return {line[0]: line[2:].strip() for line in header.split("\n")}
+
+
+def _usual_units(headers: list[str]) -> dict[str, str | None]:
+    """Each meter (normalised) → the unit most headers with it give (None: most give none)."""
+    counts: dict[str, Counter] = {}
+    for header in headers:
+        fields = _fields_of(header)
+        meter = normalise_meter(fields.get("M", ""))
+        counts.setdefault(meter, Counter())[fields.get("L")] += 1
+    return {meter: count.most_common(1)[0][0] for meter, count in counts.items()}
+
+
+def _with_usual_unit(header: str, usual: dict[str, str | None]) -> str:
+    lines = [line for line in header.split("\n") if not line.startswith("L:")]
+    unit = usual.get(normalise_meter(_fields_of(header).get("M", "")))
+    if unit is not None:
+        lines.insert(
+            next((i + 1 for i, x in enumerate(lines) if x.startswith("M:")), 0), f"L:{unit}"
+        )
+    return "\n".join(lines)

@@ -19,9 +19,10 @@ from .abc import FIELD_LINE_PATTERN
 from .model import recurrent_layers
 from .vocab import TUNE_SEPARATOR, Vocab
 
-#: The default temperature and nucleus: see `LAB_CONFIG` (benchmarks/RESULTS.md measures them).
-TEMPERATURE = 1.0
-TOP_P = None
+#: The default temperature and nucleus, the lab's (`LAB_CONFIG`): a moderate temperature, and
+#: the unlikely tail cut off (benchmarks/RESULTS.md has the settings tried and their figures).
+TEMPERATURE = 0.5
+TOP_P = 0.9
 #: How most ABC tunes end (a closing repeat: 745 of O'Neill's 2,008; "||" 824, "|]" 434).
 TUNE_END = ":|"
 

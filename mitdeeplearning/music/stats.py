@@ -188,6 +188,8 @@ class TuneStats:
         Tunes whose music (spaces removed) repeats an earlier tune's in the set.
     window : int
         The window length used for novelty.
+    checks : list of TuneCheck
+        `check_tune`'s verdict on each tune, in order (e.g. to pick the valid ones).
     """
 
     tunes: int
@@ -208,6 +210,7 @@ class TuneStats:
     copied_windows_per_tune: list | None = dataclasses.field(default=None, repr=False)
     longest_copied: int | None = None
     copies: int | None = None
+    checks: list = dataclasses.field(default_factory=list, repr=False)
 
     @property
     def valid_share(self) -> float:
@@ -218,6 +221,7 @@ class TuneStats:
         """The figures as plain numbers and dicts (for ``metrics.json``), shares rounded."""
         out = dataclasses.asdict(self)
         out.pop("copied_windows_per_tune")
+        out.pop("checks")
         out["valid_share"] = round(self.valid_share, 4)
         for name in ("key_tv", "meter_tv", "copied_windows"):
             if out[name] is not None:
@@ -343,9 +347,10 @@ def tune_stats(
             raise ValueError(f"{name} is empty: expected a list of ABC tunes (strings) to measure.")
     valid, reasons, bars = 0, Counter(), Counter()
     keys, meters = Counter(), Counter()
-    musics = []
+    musics, checks = [], []
     for tune in tunes:
         verdict = check_tune(tune)
+        checks.append(verdict)
         valid += verdict.valid
         if not verdict.valid:
             reasons[reason_kind(verdict.reason)] += 1
@@ -369,6 +374,7 @@ def tune_stats(
         median_bars=statistics.median(bars.elements()),
         duplicates=duplicates,
         window=window,
+        checks=checks,
     )
     if reference is not None:
         _compare(stats, musics, reference, window)

@@ -176,3 +176,15 @@ def test_bad_top_p_and_headers():
     tokens = Vocab.from_sequences(songs)
     with pytest.raises(ValueError, match="needs a character vocabulary"):
         generate(build_model(len(tokens), 8, 16), tokens, start=[(60, 1.0)], headers="K:G")
+
+
+def test_generate_samples_as_the_lab_does_by_default():
+    import inspect
+
+    from mitdeeplearning.music import LAB_CONFIG
+
+    defaults = inspect.signature(generate).parameters
+    assert defaults["temperature"].default == LAB_CONFIG["temperature"]
+    assert defaults["top_p"].default == LAB_CONFIG["top_p"]
+    assert 0.4 <= LAB_CONFIG["temperature"] <= 1.0  # never validity bought by a very low one
+    assert LAB_CONFIG["headers"] in ("drawn", "usual")

@@ -93,6 +93,21 @@ def test_draw_headers_follows_the_joint_distribution():
     assert draw_headers(jigs + [reel], 5, seed=1) == draw_headers(jigs + [reel], 5, seed=1)
 
 
+def test_draw_headers_can_give_each_meter_its_usual_unit():
+    sixteenths = [tune("G", "2/4", number=i).replace("L:1/8", "L:1/16") for i in range(3)]
+    eighths = tune("D", "2/4").replace("K:D", "Q:1/4=90\nK:D")
+    jig = tune("A", "6/8")
+    drawn = draw_headers([*sixteenths, eighths, jig], 400, seed=0, units="usual")
+    assert set(drawn) == {"M:2/4\nL:1/16\nK:G", "M:2/4\nL:1/16\nQ:1/4=90\nK:D", "M:6/8\nL:1/8\nK:A"}
+    as_drawn = draw_headers([*sixteenths, eighths, jig], 400, seed=0)
+    keys = [h[-1] for h in drawn]
+    assert keys == [h[-1] for h in as_drawn]  # the same keys and meters, only the unit differs
+    no_unit = "X:1\nM:6/8\nK:G\nGAB|\n"
+    # Most 6/8 tunes here give no unit, so none is given (ABC's default for 6/8 is 1/8).
+    usual = draw_headers([no_unit, no_unit, jig], 50, seed=0, units="usual")
+    assert set(usual) == {"M:6/8\nK:G", "M:6/8\nK:A"}
+
+
 def test_draw_headers_bad_arguments():
     with pytest.raises(ValueError, match=r"n=0 must be a positive"):
         draw_headers([tune("G")], 0)
@@ -100,6 +115,8 @@ def test_draw_headers_bad_arguments():
         draw_headers(tune("G"), 3)
     with pytest.raises(ValueError, match="None of the 1 tunes has a header"):
         draw_headers(["no header at all"], 3)
+    with pytest.raises(ValueError, match="units='rare'; expected 'drawn' or 'usual'"):
+        draw_headers([tune("G")], 3, units="rare")
 
 
 # ## Distances, by hand --------------------------------------------------------------------------
@@ -134,6 +151,7 @@ def test_key_and_meter_distances_of_a_hand_made_case():
     # meters: |0.5-0.25| (6/8) + |0.25-0.5| (2/2) + 0.25 (3/4) + 0.25 (4/4) = 1.0 → 0.5
     assert stats.meter_tv == pytest.approx(0.5)
     assert stats.valid == 4 and stats.reasons == {}
+    assert [check.valid for check in stats.checks] == [True] * 4
     assert stats.bars == {8: 1.0} and stats.median_bars == 8
 
 
