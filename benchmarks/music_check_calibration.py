@@ -25,27 +25,14 @@ import json
 import os
 import platform
 import random
-import re
 import statistics
 import time
 from collections import Counter
 
 from mitdeeplearning.music import check_tune, corrupt_tune, load_tunes
+from mitdeeplearning.music.stats import reason_kind
 
 COLLECTIONS = ("oneills1850", "ryans-mammoth", "airds-airs", "essen")
-
-
-def reason_kind(reason: str) -> str:
-    """A rejection reason without its numbers, so that reasons can be counted."""
-    if "lasts" in reason:
-        first_problem = reason.split(";")[0]
-        too = "too short" if " only " in first_problem else "too long"
-        return f"bars off the meter (the first {too})"
-    if reason.startswith("only "):
-        return "fewer bars than min_bars"
-    if reason.startswith("music21 could not parse it"):
-        return ":".join(reason.split(":")[:2])  # "music21 could not parse it: ExceptionType"
-    return re.sub(r"\d+", "N", reason)
 
 
 def music21_parse_seconds(tunes: list[str]) -> float:
