@@ -98,11 +98,13 @@ def sample_lesion(rng: np.random.Generator, supine: bool) -> Lesion:
     )
 
 
-def collapse_centre(hilum: np.ndarray, lesion: Lesion) -> np.ndarray:
-    """The point the lung collapses towards: the hilum, or for an anteromedial pneumothorax a
-    point lateral to the heart, so the lung leaves the mediastinum."""
+def collapse_centre(outline: np.ndarray, hilum: np.ndarray, lesion: Lesion) -> np.ndarray:
+    """The point the lung collapses towards: the hilum, or for an anteromedial pneumothorax
+    a point lateral to the middle of the lung's lower half, so the lung leaves the heart border
+    and the mediastinum."""
     if lesion.position == "anteromedial":
-        return hilum + np.array([lesion.side * 0.1, 0.09])
+        lower = outline[outline[:, 1] > hilum[1]]
+        return np.array([lower[:, 0].mean() + lesion.side * 0.05, lower[:, 1].mean() - 0.03])
     return hilum
 
 

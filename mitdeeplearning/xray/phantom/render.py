@@ -99,7 +99,7 @@ def render_case(
     if lesion is not None:
         side = lesion.side
         outline = plain[side].outline if lesion.deepen else lungs[side].outline
-        centre = collapse_centre(lungs[side].hilum, lesion)
+        centre = collapse_centre(outline, lungs[side].hilum, lesion)
         pleural_air, mask, line = pneumothorax(lung[side], outline, centre, lesion)
         density += line * np.float32(anatomy.line_contrast / 255)
     look_alikes, bulla = draw_mimics(mimics, anatomy, lungs, lung, size)
