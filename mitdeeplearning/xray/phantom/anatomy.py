@@ -131,28 +131,28 @@ def sample_anatomy(rng: np.random.Generator, supine: bool) -> Anatomy:
 
 def medial_border(y: np.ndarray, side: int, anatomy: Anatomy) -> np.ndarray:
     """Distance of a lung's medial border from the mediastinal midline, at heights `y`."""
-    a = anatomy
-    t = np.clip((y - a.apex_y) / 0.12, 0.0, 1.0)
-    hilum = 0.012 * np.exp(-(((y - a.hilum_y[side]) / 0.045) ** 2))
-    distance = a.mediastinum + a.apex_inset * (1 - t) ** 2 + hilum
+    chest = anatomy
+    t = np.clip((y - chest.apex_y) / 0.12, 0.0, 1.0)
+    hilum = 0.012 * np.exp(-(((y - chest.hilum_y[side]) / 0.045) ** 2))
+    distance = chest.mediastinum + chest.apex_inset * (1 - t) ** 2 + hilum
     if side < 0:  # patient right: the right atrium
-        v = (y - (a.dome_y[-1] - 0.04)) / 0.14
-        return distance + a.atrium * np.sqrt(np.clip(1 - v * v, 0.0, None))
+        height = (y - (chest.dome_y[-1] - 0.04)) / 0.14
+        return distance + chest.atrium * np.sqrt(np.clip(1 - height * height, 0.0, None))
     # patient left: aortic knob, then the left ventricle
-    distance = distance + a.knob * np.exp(-(((y - a.knob_y) / 0.028) ** 2))
-    top, bottom = a.heart_top, a.dome_y[1] + 0.03
-    v = (y - bottom) / (bottom - top)
-    return distance + a.heart * np.sqrt(np.clip(1 - v * v, 0.0, None))
+    distance = distance + chest.knob * np.exp(-(((y - chest.knob_y) / 0.028) ** 2))
+    top, bottom = chest.heart_top, chest.dome_y[1] + 0.03
+    height = (y - bottom) / (bottom - top)
+    return distance + chest.heart * np.sqrt(np.clip(1 - height * height, 0.0, None))
 
 
 def lateral_border(t, side: int, anatomy: Anatomy):
     """Distance of a lung's lateral border from the midline; t = 0 at the apex, 1 at the angle."""
-    a = anatomy
-    start = a.mediastinum + a.apex_inset
+    chest = anatomy
+    start = chest.mediastinum + chest.apex_inset
     knee = 0.45
     arc = np.sqrt(np.clip(1 - (1 - np.minimum(t / knee, 1.0)) ** 2, 0.0, 1.0))
     base = np.clip((t - knee) / (1 - knee), 0.0, 1.0)
-    return start + (a.lateral[side] - start) * arc - 0.012 * base**2 + 0.008 * np.sin(np.pi * t)
+    return start + (chest.lateral[side] - start) * arc - 0.012 * base**2 + 0.008 * np.sin(np.pi * t)
 
 
 @dataclass
@@ -175,13 +175,13 @@ def lung_outline(
     `angle_y` the heights of the dome and the costophrenic angle; `deepen` lowers the angle
     (a deep sulcus) without moving the rest.
     """
-    a = anatomy
+    chest = anatomy
     t = np.linspace(0.0, 1.0, 36)
-    y_lateral = a.apex_y + t * (angle_y - a.apex_y) + deepen * smoothstep(t, 0.7, 1.0) ** 2
-    x_lateral = a.midline + side * lateral_border(t, side, a)
-    y_cardiophrenic = dome_y + a.cardiophrenic_drop[side]
-    y_medial = np.linspace(y_cardiophrenic, a.apex_y, 36)
-    distance = medial_border(np.append(y_medial, a.hilum_y[side]), side, a)
+    y_lateral = chest.apex_y + t * (angle_y - chest.apex_y) + deepen * smoothstep(t, 0.7, 1.0) ** 2
+    x_lateral = chest.midline + side * lateral_border(t, side, chest)
+    y_cardiophrenic = dome_y + chest.cardiophrenic_drop[side]
+    y_medial = np.linspace(y_cardiophrenic, chest.apex_y, 36)
+    distance = medial_border(np.append(y_medial, chest.hilum_y[side]), side, chest)
     x_end = centre_x + side * distance[0]
     # Hemidiaphragm: a dome whose lateral limb meets the wall in the costophrenic angle.
     x_angle = x_lateral[-1]
@@ -202,21 +202,21 @@ def lung_outline(
         n_lateral=len(t),
         dome=dome,
         medial=medial,
-        hilum=np.array([centre_x + side * (distance[-1] + 0.03), a.hilum_y[side]]),
+        hilum=np.array([centre_x + side * (distance[-1] + 0.03), chest.hilum_y[side]]),
     )
 
 
 def scapula_outline(anatomy: Anatomy, side: int) -> np.ndarray:
     """(5, 2) outline of a scapula over the upper lateral chest; its medial border first."""
-    a = anatomy
-    wall = a.midline + side * a.lung_reach
-    inner = wall - side * a.scapula_inset[side]
+    chest = anatomy
+    wall = chest.midline + side * chest.lung_reach
+    inner = wall - side * chest.scapula_inset[side]
     return np.array(
         [
-            [wall - side * 0.1, a.apex_y + 0.02],
-            [inner - side * 0.015, a.apex_y + 0.12],
-            [inner, a.scapula_bottom[side]],
-            [wall + side * 0.03, a.scapula_bottom[side] - 0.1],
-            [wall + side * 0.08, a.apex_y + 0.05],
+            [wall - side * 0.1, chest.apex_y + 0.02],
+            [inner - side * 0.015, chest.apex_y + 0.12],
+            [inner, chest.scapula_bottom[side]],
+            [wall + side * 0.03, chest.scapula_bottom[side] - 0.1],
+            [wall + side * 0.08, chest.apex_y + 0.05],
         ]
     )

@@ -34,12 +34,12 @@ class Devices:
 def sample_devices(rng: np.random.Generator, supine: bool, anatomy: Anatomy) -> Devices:
     """Draw the devices of a film (a fixed number of draws, whatever the label)."""
     column = 1 if supine else 0
-    a = anatomy
+    chest = anatomy
     ecg = rng.random() < RATES["ecg"][column]
     count = int(rng.integers(2, 5))
     sides = np.where(rng.random(count) < 0.5, -1, 1)
     high = rng.random(count) < 0.5  # below the clavicles, or over the lower chest
-    x = a.midline + sides * rng.uniform(0.12, a.lung_reach + 0.03, count)
+    x = chest.midline + sides * rng.uniform(0.12, chest.lung_reach + 0.03, count)
     y = np.where(high, rng.uniform(0.12, 0.3, count), rng.uniform(0.55, 0.8, count))
     ends = np.stack([np.where(sides < 0, -0.05, 1.05), rng.uniform(0.2, 1.0, count)], 1)
     line_kind = ("jugular", "subclavian")[int(rng.random() < 0.4)]
@@ -61,14 +61,16 @@ def sample_devices(rng: np.random.Generator, supine: bool, anatomy: Anatomy) -> 
 
 def _central_line_path(devices: Devices, anatomy: Anatomy) -> np.ndarray:
     """(n, 2) course of a central venous catheter, ending in the superior vena cava."""
-    a, side, u = anatomy, devices.line_side, devices.line_draws
-    tip = np.array([a.midline - 0.035 - 0.01 * u[0], a.carina_y + 0.06 * (u[1] - 0.5)])
+    chest, side, draws = anatomy, devices.line_side, devices.line_draws
+    tip = np.array(
+        [chest.midline - 0.035 - 0.01 * draws[0], chest.carina_y + 0.06 * (draws[1] - 0.5)]
+    )
     if devices.central_line == "jugular":
-        entry = np.array([a.midline + side * 0.07, -0.02])
-        bend = np.array([a.midline + side * 0.06, a.clavicle_y])
+        entry = np.array([chest.midline + side * 0.07, -0.02])
+        bend = np.array([chest.midline + side * 0.06, chest.clavicle_y])
     else:  # below the clavicle, then medially into the brachiocephalic vein
-        entry = np.array([a.midline + side * (0.25 + 0.08 * u[2]), a.clavicle_y + 0.03])
-        bend = np.array([a.midline + side * 0.08, a.clavicle_y + 0.02])
+        entry = np.array([chest.midline + side * (0.25 + 0.08 * draws[2]), chest.clavicle_y + 0.03])
+        bend = np.array([chest.midline + side * 0.08, chest.clavicle_y + 0.02])
     t = np.linspace(0.0, 1.0, 16)[:, None]
     return (1 - t) ** 2 * entry + 2 * t * (1 - t) * bend + t**2 * tip
 
@@ -133,18 +135,21 @@ def sample_tube(
 def tube_path(tube: Tube, anatomy: Anatomy) -> np.ndarray:
     """(n, 2) course of a drain: from outside, through the lateral chest wall low in the
     mid-axillary line, then medially up over the lung towards the apex."""
-    a, side = anatomy, tube.side
-    y_entry = a.apex_y + tube.entry_y * (a.dome_y[side] - a.apex_y)
-    skin = np.array([a.midline + side * (a.lung_reach + a.wall + 0.015), y_entry])
-    outside = np.array([a.midline + side * 0.62, y_entry + 0.04 + 0.11 * tube.outside[0]])
+    chest, side = anatomy, tube.side
+    y_entry = chest.apex_y + tube.entry_y * (chest.dome_y[side] - chest.apex_y)
+    skin = np.array([chest.midline + side * (chest.lung_reach + chest.wall + 0.015), y_entry])
+    outside = np.array([chest.midline + side * 0.62, y_entry + 0.04 + 0.11 * tube.outside[0]])
     bend = np.array(
         [
-            a.midline + side * a.lung_reach * (0.6 + 0.2 * tube.bend[0]),
+            chest.midline + side * chest.lung_reach * (0.6 + 0.2 * tube.bend[0]),
             y_entry - 0.08 - 0.1 * tube.bend[1],
         ]
     )
     tip = np.array(
-        [a.midline + side * (0.12 + 0.1 * tube.tip[0]), a.apex_y + 0.08 + 0.08 * tube.tip[1]]
+        [
+            chest.midline + side * (0.12 + 0.1 * tube.tip[0]),
+            chest.apex_y + 0.08 + 0.08 * tube.tip[1],
+        ]
     )
     t = np.linspace(0.0, 1.0, 40)[:, None]
     inside = (1 - t) ** 2 * skin + 2 * t * (1 - t) * bend + t**2 * tip

@@ -54,9 +54,9 @@ def placement(acquisition: Acquisition, size: int) -> np.ndarray:
     """The (2, 3) affine map from the drawing to the film (rotation, scale, shift), in pixels."""
     import cv2
 
-    a = acquisition
-    affine = cv2.getRotationMatrix2D((size / 2, size / 2), a.angle, a.scale)
-    affine[:, 2] += a.shift * size
+    film = acquisition
+    affine = cv2.getRotationMatrix2D((size / 2, size / 2), film.angle, film.scale)
+    affine[:, 2] += film.shift * size
     return affine
 
 
@@ -75,14 +75,14 @@ def expose(density: np.ndarray, acquisition: Acquisition, affine: np.ndarray) ->
     """
     import cv2
 
-    a = acquisition
+    film = acquisition
     size = density.shape[0]
-    density = cv2.GaussianBlur(density, (0, 0), a.blur)
+    density = cv2.GaussianBlur(density, (0, 0), film.blur)
     density = cv2.warpAffine(density, affine, (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)
-    scale = 1.0 / (1.0 - math.exp(-a.contrast * 1.2))
-    image = (1.0 - np.exp(-a.contrast * np.maximum(density, 0.0))) * scale
-    image = np.power(np.maximum(image, 1e-6), a.gamma, dtype=np.float32)
+    scale = 1.0 / (1.0 - math.exp(-film.contrast * 1.2))
+    image = (1.0 - np.exp(-film.contrast * np.maximum(density, 0.0))) * scale
+    image = np.power(np.maximum(image, 1e-6), film.gamma, dtype=np.float32)
     white, _ = noise_banks(size)
-    image += (a.noise * (0.5 + image)) * crop(white, size, a.noise_crops[1])
-    image = (image - a.window_low) * (1.0 / (a.window_high - a.window_low))
+    image += (film.noise * (0.5 + image)) * crop(white, size, film.noise_crops[1])
+    image = (image - film.window_low) * (1.0 / (film.window_high - film.window_low))
     return np.clip(image, 0.0, 1.0).astype(np.float32)

@@ -45,20 +45,20 @@ def vessel_tree(lungs: dict, anatomy: Anatomy) -> list[np.ndarray]:
     levels = []
     for level in range(DEPTH):
         count = len(angle)
-        u = anatomy.branch_draws[level, : 2 * count].reshape(count, 2, 5)
+        draws = anatomy.branch_draws[level, : 2 * count].reshape(count, 2, 5)
         direction = np.stack([np.cos(angle), np.sin(angle)], 1)
         end = start + length[:, None] * direction
         normal = np.stack([-direction[:, 1], direction[:, 0]], 1)
-        bend = (u[:, 0, 3] - 0.5) * 0.5 * length
+        bend = (draws[:, 0, 3] - 0.5) * 0.5 * length
         middle = (start + end) / 2 + normal * bend[:, None]
         alive = length > 0
         levels.append(np.stack([start, middle, end], 1)[alive])
-        spread = 0.18 + 0.45 * u[:, 0, 0]  # half-angle between the two children
-        skew = 0.5 * (u[:, 0, 1] - 0.5)
+        spread = 0.18 + 0.45 * draws[:, 0, 0]  # half-angle between the two children
+        skew = 0.5 * (draws[:, 0, 1] - 0.5)
         angle = np.stack([angle - spread + skew, angle + spread + skew], 1).ravel()
-        angle = angle + 0.3 * (u[:, :, 2].ravel() - 0.5) + np.repeat(bend / (length + 1e-9), 2)
-        ratio = 0.55 + 0.35 * u[:, 1, :2].ravel()
-        pruned = (u[:, :, 4].ravel() < 0.12 * (level >= 1)) | ~np.repeat(alive, 2)
+        angle = angle + 0.3 * (draws[:, :, 2].ravel() - 0.5) + np.repeat(bend / (length + 1e-9), 2)
+        ratio = 0.55 + 0.35 * draws[:, 1, :2].ravel()
+        pruned = (draws[:, :, 4].ravel() < 0.12 * (level >= 1)) | ~np.repeat(alive, 2)
         length = np.where(pruned, 0.0, np.repeat(length, 2) * ratio)
         start = np.repeat(end, 2, axis=0)
     return levels
