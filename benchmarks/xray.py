@@ -23,7 +23,8 @@ the best validation epoch kept), then, by part (``--parts``, all by default):
 * ``faithfulness``: deletion and insertion curves of the lab model's CAMs on the test positives
   (targets: deletion area below a random order's, insertion area above), and the
   model-randomisation check (a report);
-* ``speed``: CAM throughput against a forward pass and the 2018 lab's one-image-at-a-time way.
+* ``speed``: CAM throughput against a forward pass and the 2018 lab's one-image-at-a-time way
+  (first seed only).
 
     python benchmarks/xray.py [--seeds 3] [--first-seed 0] [--seconds 180] [--long-seconds 600]
         [--shortcut-seconds 150] [--size 128] [--parts auc,cues,localisation,shortcut,...]
@@ -145,9 +146,21 @@ def auc_of(model, split) -> float:
     return float(roc(split[1], probabilities(model, split[0]))[3])
 
 
+def baselines():
+    """`phantom_baselines.py`, beside this script: the cheap proxies, shared with it."""
+    try:
+        import phantom_baselines
+    except ImportError as error:
+        raise SystemExit(
+            f"the parts cues and localisation need benchmarks/phantom_baselines.py ({error}); "
+            "run the other parts with --parts auc,shortcut,faithfulness,speed."
+        ) from error
+    return phantom_baselines
+
+
 def cues_part(data: dict) -> dict:
     """The cheap proxies of `phantom_baselines.py` on this seed's splits."""
-    import phantom_baselines as pb
+    pb = baselines()
 
     train = (data["train"][0][..., 0], data["train"][1])
     test = (data["test"][0][..., 0], data["test"][1])
@@ -161,7 +174,7 @@ def cues_part(data: dict) -> dict:
 def prior_heat_maps(train_masks: np.ndarray, test_masks: np.ndarray) -> tuple:
     """``(overall, per_side)`` heat maps ``(n_test, H, W)``: how often each pixel is in the
     training masks, over all of them and over those on the test mask's side."""
-    import phantom_baselines as pb
+    pb = baselines()
 
     overall = np.broadcast_to(train_masks.sum(0, dtype=np.float64), test_masks.shape)
     train_sides, test_sides = pb.mask_sides(train_masks), pb.mask_sides(test_masks)
@@ -172,7 +185,7 @@ def prior_heat_maps(train_masks: np.ndarray, test_masks: np.ndarray) -> tuple:
 
 def localisation_part(model, data: dict, seed: int) -> dict:
     """Pointing game and energy in the mask of the CAMs against a random point and the priors."""
-    import phantom_baselines as pb
+    pb = baselines()
 
     images, labels, masks = data["test"]
     positives = labels == 1
@@ -333,7 +346,7 @@ def run_seed(seed: int, args, parts: set) -> dict:
         out |= localisation_part(model, data, seed)
     if "faithfulness" in parts:
         out |= faithfulness_part(model, data, seed)
-    if "speed" in parts:
+    if "speed" in parts and seed == args.first_seed:  # the code's speed: one seed is enough
         out["cam"] = cam_throughput(model, data["test"][0])
     if "shortcut" in parts:
         out |= shortcut_part(model, data, seed, args.size, args.shortcut_seconds)
@@ -364,7 +377,7 @@ def medians(runs: list[dict]) -> dict:
 
 def table(runs: list[dict], median: dict) -> tuple[str, dict]:
     """The human-readable table and ``{target: {"median", "verdict", "per_seed"}}``."""
-    lines = [f"{'figure':52s}" + "".join(f"{'seed ' + str(r['seed']):>18s}" for r in runs)
+    lines = [f"{'figure':62s}" + "".join(f"{'seed ' + str(r['seed']):>18s}" for r in runs)
              + f"{'median':>18s}"]  # fmt: skip
     verdicts = {}
     for name, (what, low, high) in TARGETS.items():
@@ -380,16 +393,16 @@ def table(runs: list[dict], median: dict) -> tuple[str, dict]:
             "verdict": cells[-1][1],
             "per_seed": [c[1] for c in cells[:-1]],
         }
-        lines.append(f"{what + ' (' + bound + ')':52.52s}" + "".join(
+        lines.append(f"{what + ' (' + bound + ')':62.62s}" + "".join(
             f"{'-' if v is None else f'{v:.3f}':>9s} {m:>8s}" for v, m in cells))  # fmt: skip
     reports = [k for k in median if k not in TARGETS and not isinstance(median[k], dict)]
     for key in reports:
-        lines.append(f"{key:52.52s}" + "".join(
+        lines.append(f"{key:62.62s}" + "".join(
             f"{'-' if r.get(key) is None else f'{r[key]:.3f}':>18s}" for r in runs
         ) + f"{median[key]:>18.3f}")  # fmt: skip
     for key in ("randomisation", "cam"):
         for stage, value in median.get(key, {}).items():
-            lines.append(f"{key + ': ' + stage:52.52s}" + "".join(
+            lines.append(f"{key + ': ' + stage:62.62s}" + "".join(
                 f"{r.get(key, {}).get(stage, float('nan')):>18.3f}" for r in runs
             ) + f"{value:>18.3f}")  # fmt: skip
     return "\n".join(lines), verdicts
