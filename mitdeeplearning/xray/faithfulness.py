@@ -199,6 +199,10 @@ def _curves(probability, images, blurred, ranks, counts, chosen, insert, batch_s
         changed = (ranks[i] < counts[k][:, None])[..., None]  # (B, P, 1)
         x = np.where(changed, source[i], base[i])
         p = probability(x.reshape(len(pairs), height, width, channels))
+        if chosen.max() >= p.shape[1]:
+            raise ValueError(
+                f"class_index holds {chosen.max()}; the model has {p.shape[1]} classes."
+            )
         out[pairs] = p[np.arange(len(pairs)), chosen[i]]
     return out.reshape(n, steps)
 
@@ -507,19 +511,14 @@ def randomization_check(
     clone.set_weights(model.get_weights())
     options = dict(class_index=class_index, feature_layer=feature_layer,
                    logits_layer=logits_layer, batch_size=batch_size)  # fmt: skip
-    trained = class_activation_maps(clone, images, **options)
-    trained = trained.reshape(len(trained), -1)
-    rng = np.random.default_rng(seed)
-    done: list[str] = []
-    out = []
+    trained = class_activation_maps(clone, images, **options).reshape(len(images), -1)
+    rng, done, out = np.random.default_rng(seed), [], []
     for name, group in stages:
         for layer_name in group:
             _reinitialise(clone.get_layer(layer_name), rng)
         done.extend(group)
         maps = class_activation_maps(clone, images, **options).reshape(len(trained), -1)
         rho = _spearman_rows(trained, maps)
-        finite = rho[np.isfinite(rho)]
-        median = float(np.median(finite)) if len(finite) else float("nan")
-        q1, q3 = np.percentile(finite, [25, 75]) if len(finite) else (np.nan, np.nan)
-        out.append(RandomisationStage(name, tuple(done), median, (float(q1), float(q3)), rho))
+        q1, median, q3 = np.nanpercentile(rho, [25, 50, 75])  # NaN (and a warning) if all are
+        out.append(RandomisationStage(name, tuple(done), median, (q1, q3), rho))
     return out

@@ -129,6 +129,10 @@ def test_bad_input_is_refused_with_what_was_expected():
         deletion_curve("model", images, maps)
     with pytest.raises(ValueError, match="NaN"):
         deletion_curve(texture_model, images, maps * np.nan)
+    with pytest.raises(ValueError, match="class_index holds 2; the model has 2 classes"):
+        deletion_curve(texture_model, images, maps, class_index=2)
+    with pytest.raises(ValueError, match="class_index=-1"):
+        insertion_curve(texture_model, images, maps, class_index=-1)
 
 
 @pytest.fixture(scope="module")
