@@ -196,3 +196,20 @@ def test_randomisation_needs_a_gap_dense_head_and_real_layers(trained):
         randomization_check(model, images[:4], layers=["block9"])
     with pytest.raises(ValueError, match="model is a function"):
         randomization_check(texture_model, images[:4])
+
+
+def test_randomisation_reads_other_gap_cnns_through_dropout_and_by_layer_names():
+    images = np.random.default_rng(0).random((4, 64, 64, 1)).astype("float32")
+    dropout = build_cam_cnn((64, 64, 1), filters=(4, 8), convs_per_block=2, dropout=0.3, seed=0)
+    stages = randomization_check(dropout, images)
+    assert [s.name for s in stages] == ["cam_logits", "block2", "block1"]
+    assert set(stages[1].layers) == {"cam_logits", "block2_conv1", "block2_bn1", "block2_conv2",
+                                     "block2_bn2"}  # fmt: skip
+    sequential = keras.Sequential([
+        keras.Input((64, 64, 1)),
+        keras.layers.Conv2D(4, 3, activation="relu", name="maps"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(2, name="scores"),
+    ])  # fmt: skip
+    stages = randomization_check(sequential, images, feature_layer="maps", logits_layer="scores")
+    assert [s.name for s in stages] == ["scores", "maps"]
