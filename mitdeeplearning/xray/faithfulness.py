@@ -111,10 +111,8 @@ def _probability_function(model, shape: tuple) -> Callable[[np.ndarray], np.ndar
     if isinstance(model, keras.Model):
         compiled = _FORWARD.setdefault(model, {})
         if shape not in compiled:
-            signature = [tf.TensorSpec((None, *shape), tf.float32)]
-            compiled[shape] = tf.function(
-                lambda x: model(x, training=False), input_signature=signature
-            )
+            signature, held = [tf.TensorSpec((None, *shape), tf.float32)], weakref.ref(model)
+            compiled[shape] = tf.function(lambda x: held()(x, training=False), signature)
         call = compiled[shape]
     elif callable(model):
         call = model

@@ -4,6 +4,9 @@ trained GAP-CNN."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import keras
 import numpy as np
 import pytest
@@ -213,3 +216,13 @@ def test_randomisation_reads_other_gap_cnns_through_dropout_and_by_layer_names()
     ])  # fmt: skip
     stages = randomization_check(sequential, images, feature_layer="maps", logits_layer="scores")
     assert [s.name for s in stages] == ["scores", "maps"]
+
+
+def test_the_compiled_forward_pass_does_not_keep_a_model_alive():
+    model = build_cam_cnn((64, 64, 1), filters=(4, 8), seed=0)
+    images = np.random.default_rng(0).random((2, 64, 64, 1)).astype("float32")
+    deletion_curve(model, images, np.zeros((2, 8, 8)), steps=2, random_order=False)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
