@@ -97,7 +97,7 @@ def test_every_kind_of_lesion_occurs():
     kinds = {render_case(64, 2, i, 1, None).kind for i in range(300)}
     positions = {kind.split("/")[0] for kind in kinds}
     sizes = {kind.split("/")[1] for kind in kinds}
-    assert positions == {"apical", "lateral", "deep sulcus", "anteromedial"}
+    assert positions == {"apical", "lateral", "deep sulcus", "anteromedial", "subpulmonic"}
     assert sizes == {"rim", "small", "moderate", "large", "tension"}
 
 

@@ -7,7 +7,7 @@ location prior must not solve it (``benchmarks/phantom_baselines.py`` checks the
 
 What is drawn, and the radiological fact each part models (one module each):
 
-* ``film``: upright PA films (65 %) and supine AP films (35 %, intensive care and trauma:
+* ``film``: upright PA films (60 %) and supine AP films (40 %, intensive care and trauma:
   where pleural air collects depends on it); rotation, magnification and shift of the patient,
   exposure, blur and quantum noise.
 * ``anatomy``, ``body``, ``bones``: torso and chest-wall soft tissue, a rotated patient's
@@ -18,15 +18,16 @@ What is drawn, and the radiological fact each part models (one module each):
   the periphery; each patient's trees are irregular (random trunks, forks, bends and pruning),
   with parenchymal mottle.
 * ``lesion``: the pneumothorax, on either side (1:1). Air rises: on upright films it collects
-  at the apex (45 %) or along the lateral wall (55 %, held off the apex by adhesions); on
-  supine films in front and low, as a deep, lucent costophrenic sulcus (the deep sulcus sign,
-  45 %), as an anteromedial lucency along the heart border (40 %), or at the apex (15 %).
-  Overall about 35 % apical, 36 % lateral, 16 % deep sulcus, 14 % anteromedial, so no single
-  place holds most of them. Sizes, most small: thin rims 40 %, small 30 %, moderate 20 %,
-  large 8 %, tension 2 % (the mediastinum pushed over, the hemidiaphragm flattened); the
-  median mask is under 1 % of the film. The evidence is subtle: a fine visceral pleural line,
-  and beyond it no lung markings and a little more lucency (the lung tissue missing), not a
-  black hole. The mask is that air and its pleural line.
+  at the apex (33 %) or along the lateral wall (67 %; a short crescent held off the apex by
+  adhesions, anywhere from the upper to the lower zone); on supine films in front and low
+  (Tocino et al., AJR 1985), as a deep, lucent costophrenic sulcus (the deep sulcus sign, 35 %),
+  as an anteromedial lucency along the heart border (35 %), as subpulmonic air over the dome
+  (20 %), or at the apex (10 %). Overall about 24 % apical, 40 % lateral, 14 % deep sulcus,
+  14 % anteromedial, 8 % subpulmonic: no single place holds most of them. Sizes, most small:
+  thin rims 40 %, small 30 %, moderate 20 %, large 8 %, tension 2 % (the mediastinum pushed
+  over, the hemidiaphragm flattened); the median mask is under 1 % of the film. The evidence
+  is subtle: a fine visceral pleural line, and beyond it no lung markings and a little more
+  lucency (the lung tissue missing), not a black hole. The mask is that air and its line.
 * ``mimics``: hard negatives in both classes at the same rates: skin folds (25 % upright,
   45 % supine: an edge along the lateral lung that runs past it), companion shadows along the
   apex (25 %), bullae (15 %: air without markings, but round and inside the lung), scapular

@@ -45,8 +45,9 @@ def sample_devices(rng: np.random.Generator, supine: bool, anatomy: Anatomy) -> 
     line_kind = ("jugular", "subclavian")[int(rng.random() < 0.4)]
     has_line = rng.random() < RATES["central_line"][column]
     line_side = -1 if rng.random() < 0.7 else 1  # the right side is the usual route
-    marker = "LR"[int(rng.random() < 0.5)] if rng.random() < RATES["marker"][column] else ""
-    corner = side_sign(rng)
+    has_marker = rng.random() < RATES["marker"][column]
+    corner = side_sign(rng)  # the lead letter of the side it lies on: L on the image's right
+    marker = ("L" if corner > 0 else "R") if has_marker else ""
     marker_place = np.array([0.5 + corner * rng.uniform(0.3, 0.42), rng.uniform(0.04, 0.14)])
     return Devices(
         electrodes=np.stack([x, y], 1)[:count] if ecg else np.zeros((0, 2)),

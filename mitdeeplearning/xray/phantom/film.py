@@ -10,7 +10,7 @@ import numpy as np
 from .draw import crop, noise_banks
 
 #: Share of films taken supine (AP, in bed: intensive care, trauma); the rest are upright PA.
-SUPINE_RATE = 0.35
+SUPINE_RATE = 0.4
 
 
 @dataclass
@@ -41,9 +41,9 @@ def sample_acquisition(rng: np.random.Generator, size: int) -> Acquisition:
         window_high=uniform(0.85, 1.1),
         blur=uniform(0.45, 1.0) * size / 256,
         noise=uniform(0.006, 0.02),
-        angle=float(np.clip(rng.normal(0.0, 2.5), -6.0, 6.0)),
-        scale=uniform(0.9, 1.1),
-        shift=np.clip(rng.normal(0.0, 0.03, 2), -0.06, 0.06),
+        angle=float(np.clip(rng.normal(0.0, 3.0), -7.0, 7.0)),
+        scale=uniform(0.88, 1.12),
+        shift=np.clip(rng.normal(0.0, 0.035, 2), -0.08, 0.08),
         noise_crops=np.stack(
             [rng.integers(0, size, 2), rng.integers(0, size, 2), rng.integers(0, 4, 2)], axis=1
         ),

@@ -3,7 +3,7 @@
 A pneumothorax is air between the lung and the chest wall. The lung collapses towards its hilum
 away from where the air collects: at the apex and the lateral wall on an upright film (air
 rises), in front and low on a supine one (the anterior costophrenic sulcus, seen as a deep,
-lucent lateral angle, and along the heart border: the anteromedial lucency). Between the
+lucent lateral angle; along the heart border, the anteromedial lucency; over the dome). Between the
 visceral pleural line and the wall there is no lung tissue, so no markings.
 """
 
@@ -19,17 +19,18 @@ from .draw import SHIFT, lines, to_fixed
 #: Where the air collects, by film: (name, probability, direction of the collapse in degrees
 #: above the lateral horizontal, how far round the lung it reaches).
 POSITIONS = {
-    "upright": (("apical", 0.45, (55, 120), (0.0, 0.3)), ("lateral", 0.55, (-30, 55), (0.0, 0.1))),
+    "upright": (("apical", 0.33, (55, 120), (0.0, 0.3)), ("lateral", 0.67, (-32, 50), (0.0, 0.1))),
     "supine": (
-        ("deep sulcus", 0.45, (-55, -20), (0.1, 0.4)),
-        ("anteromedial", 0.4, (200, 235), (0.0, 0.3)),
-        ("apical", 0.15, (55, 120), (0.0, 0.3)),
+        ("deep sulcus", 0.35, (-55, -20), (0.1, 0.4)),
+        ("anteromedial", 0.35, (200, 235), (0.0, 0.3)),
+        ("subpulmonic", 0.2, (-100, -80), (0.0, 0.3)),
+        ("apical", 0.10, (55, 120), (0.0, 0.3)),
     ),
 }
 #: Sizes: (name, probability, collapse as a fraction of the hilum-to-wall distance at the most
 #: collapsed point, extra reach round the lung). Most are small; thin rims are common.
 SIZES = (
-    ("rim", 0.40, (0.05, 0.10), 0.0),
+    ("rim", 0.40, (0.06, 0.11), 0.0),
     ("small", 0.30, (0.10, 0.17), 0.05),
     ("moderate", 0.20, (0.17, 0.27), 0.15),
     ("large", 0.08, (0.27, 0.42), 0.35),
@@ -76,6 +77,8 @@ def sample_lesion(rng: np.random.Generator, supine: bool) -> Lesion:
     # A lateral pneumothorax held by apical adhesions reaches less far round the lung.
     extra_reach *= 0.4 if position == "lateral" else 1.0
     reach, sharpness = rng.uniform(*reaches) + extra_reach, rng.uniform(1.0, 3.5)
+    if position == "lateral":  # loculated along the wall: a short crescent (about 15-25 degrees)
+        sharpness = 6.0 + 4.0 * sharpness
     deepen, shift, flatten = (
         rng.uniform(0.03, 0.06),
         rng.uniform(0.03, 0.055),
@@ -150,7 +153,7 @@ def pneumothorax(
     size = lung.shape[0]
     pixel = size / 256
     kernel = np.ones((3, 3), np.uint8)
-    for _attempt in range(10):
+    for _attempt in range(12):
         collapsed = collapse(outline, centre, lesion)
         inside = np.zeros_like(lung)
         cv2.fillPoly(inside, [to_fixed(collapsed, size)], 1, cv2.LINE_8, SHIFT)
@@ -159,9 +162,11 @@ def pneumothorax(
         mask = cv2.dilate(air, kernel, iterations=max(1, round(2 * pixel))) & lung
         if mask.sum() >= 0.002 * size * size:
             break
-        # Too small to see at this size: enlarge it, and let it reach further round.
-        lesion.amount = min(0.7, lesion.amount * 1.4)
-        lesion.reach += 0.1
+        # Too small to see at this size: enlarge it, then let it reach further round.
+        if lesion.amount < 0.7:
+            lesion.amount = min(0.7, lesion.amount * 1.4)
+        else:
+            lesion.reach += 0.15
     # The visceral pleural line: the collapsed outline, where it has left the chest wall.
     moved = np.sqrt(((collapsed - outline) ** 2).sum(-1)) * size > 1.5 * pixel
     segments = np.stack([collapsed, np.roll(collapsed, -1, 0)], 1)[moved & np.roll(moved, -1)]
