@@ -205,7 +205,8 @@ def generate(
     if header_list is None:
         return sample([prefix] * num_tunes, max_length, seed, len(prefix))
     # The model writes each tune's number and title, then reads the header it is given.
-    titles = sample([prefix] * num_tunes, _TITLE_LENGTH, seed, len(prefix), stop="\nM")
+    titles = sample([prefix] * num_tunes, _TITLE_LENGTH, seed, len(prefix), stop=_TITLE_END,
+                    cut=False)  # fmt: skip
     starts = [_title_lines(title, start) + header + "\n" for title, header in
               zip(titles, header_list, strict=True)]  # fmt: skip
     longest = max(map(len, starts))
@@ -214,8 +215,10 @@ def generate(
     return sample([vocab.encode(s) for s in starts], max_length, seed + 1, longest)
 
 
-#: Steps the model has to write a tune's number and title (before `headers` are read).
+#: Steps the model has to write a tune's number and title (before `headers` are read), and
+#: where its title lines end: at the line that starts the meter, ``M:``.
 _TITLE_LENGTH = 120
+_TITLE_END = "\nM"
 
 
 class _Sampling:
@@ -228,8 +231,9 @@ class _Sampling:
         self.vocab, self.primer_ids, self.stop_ids = vocab, primer_ids, stop_ids
         self.temperature, self.top_p = temperature, top_p
 
-    def __call__(self, prefixes, max_length, seed, skip, stop=None) -> list:
-        """Tunes that start with each of `prefixes` (id arrays), up to `max_length` tokens."""
+    def __call__(self, prefixes, max_length, seed, skip, stop=None, cut=True) -> list:
+        """Tunes that start with each of `prefixes` (id arrays), up to `max_length` tokens; with
+        ``cut=False``, the text as sampled, the stop and what follows it included."""
         stop_ids = self.stop_ids if stop is None else self.vocab.encode(stop)
         rows = [np.concatenate([self.primer_ids, p]).astype(np.int32) for p in prefixes]
         lengths = np.array([len(r) for r in rows], np.int32)
@@ -250,7 +254,9 @@ class _Sampling:
         for first, row in zip(padded[:, :1], ids, strict=True):
             sequence = np.concatenate([first, row])[len(self.primer_ids) :]
             tokens = self.vocab.decode(sequence)
-            if self.vocab.is_text:
+            if self.vocab.is_text and not cut:
+                tunes.append(tokens)
+            elif self.vocab.is_text:
                 text = tokens if not stop_text else tokens.split(stop_text, 1)[0]
                 tunes.append(text.rstrip() + "\n")
             else:
@@ -285,10 +291,13 @@ def _checked_headers(headers, num_tunes: int, vocab: Vocab) -> list[str] | None:
 
 def _title_lines(text: str, start: str) -> str:
     """The ``X:`` and ``T:`` lines a model wrote at the start of a tune (each ending in a line
-    break); the rest, if any, is dropped. `start` alone when the first line is unfinished."""
-    lines = text.split("\n")
+    break), from its text as sampled; the rest is dropped. Without the end of the title lines
+    (`_TITLE_END`) in `text`, its last line was cut short and is dropped too; `start` alone
+    when no whole line is left."""
+    head, found, _ = text.partition(_TITLE_END)
+    lines = head.split("\n")
     kept = []
-    for i, line in enumerate(lines[:-1]):  # the last piece has no line break after it
+    for i, line in enumerate(lines if found else lines[:-1]):
         if i == 0 or line.startswith("T:"):
             kept.append(line + "\n")
         else:

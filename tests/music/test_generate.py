@@ -148,9 +148,12 @@ def test_headers_are_read_after_the_models_number_and_title():
         assert "\n".join(lines[titles : titles + header.count("\n") + 1]) == header
         start = "\n".join(lines[: titles + header.count("\n") + 1]) + "\n"
         ids = ABC_VOCAB.encode(":|\n\n" + tune.rstrip("\n"))
-        expected = model(ids[None, :-1]).numpy()[0].argmax(-1)
+        logits = model(ids[None, :-1]).numpy()[0]
         n = len(":|\n\n") + len(start)
-        np.testing.assert_array_equal(ids[n:], expected[n - 1 :])
+        # Each token written after the header is the most likely one given all before it (up
+        # to float rounding between the step-by-step cell and the whole-sequence layer).
+        chosen = logits[np.arange(n - 1, len(ids) - 1), ids[n:]]
+        np.testing.assert_array_less(logits[n - 1 :].max(-1) - chosen, 1e-4)
 
 
 def test_one_header_for_every_tune():
