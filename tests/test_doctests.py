@@ -34,6 +34,7 @@ NUMPY_ONLY = [
     "mitdeeplearning.guard",
     "mitdeeplearning.music.abc",
     "mitdeeplearning.music.bar_scanner",
+    "mitdeeplearning.music.headers",
     "mitdeeplearning.music.vocab",
     "mitdeeplearning.training",
     "mitdeeplearning.xray.localisation",

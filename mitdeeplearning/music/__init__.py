@@ -11,7 +11,8 @@ parts you use load music21 or TensorFlow. Each name lives in the module named fo
 * `model` builds the sequence model, `training` trains it (with the shared toolkit,
   `mitdeeplearning.training`, and `checkpoints` to resume), `evaluation` scores it in bits per
   character, `sampling` writes new tunes;
-* `audio` plays a tune, `piano_roll` draws one.
+* `audio` plays a tune (at the tempo `performance` chooses, with `synth`'s NumPy fiddle when
+  FluidSynth is missing), `piano_roll` draws one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ _EXPORTS = {
     "midi_to_wav": "audio",
     "play": "audio",
     "plot_piano_roll": "piano_roll",
+    "bar_lines": "piano_roll",
+    "tune_tempo": "performance",
+    "session_tempo": "performance",
+    "Tempo": "performance",
+    "synthesize": "synth",
     "Vocab": "vocab",
     "split_tunes": "batches",
     "join_tunes": "batches",

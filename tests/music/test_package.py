@@ -34,6 +34,14 @@ PUBLIC = [
     "midi_to_wav",
     "play",
     "plot_piano_roll",
+    "bar_lines",
+    "tune_tempo",
+    "session_tempo",
+    "Tempo",
+    "synthesize",
+    "draw_headers",
+    "tune_stats",
+    "TuneStats",
 ]
 
 #: Old public names → their new names; each still works, warning once.
