@@ -5,6 +5,10 @@ own layers are stepped inside a `tf.function`: each step embeds the last token, 
 recurrent cells (carrying their state), turns the logits into probabilities with a temperature
 and samples the next token, for a whole batch of tunes; the loop stops when every tune has
 ended (a blank line, which in ABC closes a tune) or reached `max_length`.
+
+With ``fit_bars=True`` (the default for ABC text) the model is stepped one character at a time
+for the whole batch from Python instead, so that a bar that cannot fit the meter can be drawn
+again (`mitdeeplearning.music.bar_sampling`): the model still proposes every note.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from .abc import FIELD_LINE_PATTERN
+from .bar_sampling import BAR_REDRAWS, sample_fitting_bars
 from .model import recurrent_layers
 from .vocab import TUNE_SEPARATOR, Vocab
 
@@ -30,7 +35,8 @@ TUNE_END = ":|"
 _SAMPLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _build_sampler(model):
+def _model_parts(model):
+    """The embedding, the recurrent cells, their state sizes (a list per cell) and the Dense."""
     embedding = model.get_layer("embedding")
     dense = model.get_layer("logits")
     cells = [layer.cell for layer in recurrent_layers(model)]
@@ -40,6 +46,39 @@ def _build_sampler(model):
         [cell.state_size] if isinstance(cell.state_size, int) else list(cell.state_size)
         for cell in cells
     ]
+    return embedding, cells, state_sizes, dense
+
+
+def _build_step(model):
+    """One compiled sampling step for a batch, its state passed in and out (for `fit_bars`)."""
+    embedding, cells, state_sizes, dense = _model_parts(model)
+    specs = [tf.TensorSpec([None, size], tf.float32) for sizes in state_sizes for size in sizes]
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.int32),  # the last token of each tune (batch,)
+            specs,  # the state, one (batch, units) tensor per state tensor of the model
+            tf.TensorSpec([], tf.float32),  # temperature
+            tf.TensorSpec([], tf.float32),  # top_p
+            tf.TensorSpec([2], tf.int64),  # seed
+        ]
+    )
+    def step(token, flat_states, temperature, top_p, seed):
+        x = embedding(token[:, None])[:, 0, :]  # (batch, embedding_dim)
+        new_states, k = [], 0
+        for cell, sizes in zip(cells, state_sizes, strict=True):
+            x, state = cell(x, list(flat_states[k : k + len(sizes)]))
+            k += len(sizes)
+            new_states += list(state) if isinstance(state, list | tuple) else [state]
+        logits = nucleus(dense(x) / temperature, top_p)  # (batch, vocab)
+        sampled = tf.random.stateless_categorical(logits, 1, seed=seed, dtype=tf.int32)[:, 0]
+        return sampled, new_states
+
+    return step, [size for sizes in state_sizes for size in sizes]
+
+
+def _build_sampler(model):
+    embedding, cells, state_sizes, dense = _model_parts(model)
 
     @tf.function(
         input_signature=[
@@ -120,7 +159,9 @@ def generate(
     seed: int | None = None,
     stop: str | list | None = TUNE_SEPARATOR,
     primer: str | list | None = None,
-) -> list:
+    fit_bars: bool = True,
+    bar_redraws: int = BAR_REDRAWS,
+) -> GeneratedTunes:
     r"""Sample `num_tunes` new tunes (in parallel) from a model made by `build_model`.
 
     Parameters
@@ -163,11 +204,22 @@ def generate(
         model unsure which header comes next may write ``X: 1/8`` (an ``L:`` value) and skip
         the meter (measured: 19 of 400 tunes at temperature 0.3, against 1 of 400 after
         ``":|\n\n"``).
+    fit_bars : bool, default True
+        Count the beats as a musician does: each time a tune closes a bar, measure it (as
+        `check_tune` does) and, when it cannot fit the meter, put the tune back where the bar
+        began and let the model write the bar again (`mitdeeplearning.music.bar_sampling`).
+        The model still proposes every note; only a wrong bar is refused. For ABC text at a
+        temperature above 0 (a redraw at temperature 0 would write the same bar); ignored
+        otherwise. False samples as the model alone would.
+    bar_redraws : int, default 4
+        With `fit_bars`, how many times one bar may be drawn again before the last try is kept.
 
     Returns
     -------
-    list
-        `num_tunes` strings for a character vocabulary, lists of tokens otherwise.
+    GeneratedTunes
+        A list of `num_tunes` strings for a character vocabulary, lists of tokens otherwise;
+        its ``bars_redrawn`` holds how many bars each tune drew again (zeros without
+        `fit_bars`).
 
     Raises
     ------
@@ -181,6 +233,10 @@ def generate(
         raise ValueError(f"temperature={temperature} must be >= 0.")
     if top_p is not None and not 0 < top_p <= 1:
         raise ValueError(f"top_p={top_p} must be in (0, 1], or None to draw from every token.")
+    if not isinstance(fit_bars, bool):
+        raise ValueError(f"fit_bars={fit_bars!r} must be True or False.")
+    if isinstance(bar_redraws, bool) or not isinstance(bar_redraws, int) or bar_redraws < 0:
+        raise ValueError(f"bar_redraws={bar_redraws!r} must be a whole number, at least 0.")
     header_list = _checked_headers(headers, num_tunes, vocab)
     prefix = vocab.encode(start)  # raises a clear error for characters outside the vocabulary
     if len(prefix) == 0:
@@ -201,12 +257,13 @@ def generate(
         primer_ids = vocab.encode(TUNE_END + TUNE_SEPARATOR)
     else:
         primer_ids = stop_ids
-    sample = _Sampling(model, vocab, primer_ids, stop_ids, temperature, top_p or 1.0)
+    redraws = bar_redraws if fit_bars and vocab.is_text and temperature > 0 else None
+    sample = _Sampling(model, vocab, primer_ids, stop_ids, temperature, top_p or 1.0, redraws)
     if header_list is None:
         return sample([prefix] * num_tunes, max_length, seed, len(prefix))
     # The model writes each tune's number and title, then reads the header it is given.
     titles = sample([prefix] * num_tunes, _TITLE_LENGTH, seed, len(prefix), stop=_TITLE_END,
-                    cut=False)  # fmt: skip
+                    cut=False, fit_bars=False)  # fmt: skip
     starts = [_title_lines(title, start) + header + "\n" for title, header in
               zip(titles, header_list, strict=True)]  # fmt: skip
     longest = max(map(len, starts))
@@ -221,39 +278,46 @@ _TITLE_LENGTH = 120
 _TITLE_END = "\nM"
 
 
+class GeneratedTunes(list):
+    """The tunes `generate` wrote (a plain list of them), with how many bars each drew again.
+
+    Attributes
+    ----------
+    bars_redrawn : list of int
+        One count per tune: bars that could not fit the meter and were drawn again
+        (``fit_bars=True``); zeros when bars were not counted.
+    """
+
+    def __init__(self, tunes, bars_redrawn=None):
+        super().__init__(tunes)
+        self.bars_redrawn = list(bars_redrawn) if bars_redrawn is not None else [0] * len(self)
+
+
 class _Sampling:
-    """One model's compiled sampler with the arguments that stay the same for every call."""
+    """One model's compiled sampler with the arguments that stay the same for every call;
+    `redraws` None samples without counting bars."""
 
-    def __init__(self, model, vocab, primer_ids, stop_ids, temperature, top_p):
+    def __init__(self, model, vocab, primer_ids, stop_ids, temperature, top_p, redraws):
         if model not in _SAMPLERS:  # one compiled sampler per model, traced once
-            _SAMPLERS[model] = _build_sampler(model)
-        self.sampler = _SAMPLERS[model]
-        self.vocab, self.primer_ids, self.stop_ids = vocab, primer_ids, stop_ids
-        self.temperature, self.top_p = temperature, top_p
+            _SAMPLERS[model] = {"loop": _build_sampler(model)}
+        self.compiled = _SAMPLERS[model]
+        self.model, self.vocab, self.primer_ids, self.stop_ids = model, vocab, primer_ids, stop_ids
+        self.temperature, self.top_p, self.redraws = temperature, top_p, redraws
 
-    def __call__(self, prefixes, max_length, seed, skip, stop=None, cut=True) -> list:
+    def __call__(self, prefixes, max_length, seed, skip, stop=None, cut=True, fit_bars=True):
         """Tunes that start with each of `prefixes` (id arrays), up to `max_length` tokens; with
         ``cut=False``, the text as sampled, the stop and what follows it included."""
         stop_ids = self.stop_ids if stop is None else self.vocab.encode(stop)
         rows = [np.concatenate([self.primer_ids, p]).astype(np.int32) for p in prefixes]
-        lengths = np.array([len(r) for r in rows], np.int32)
-        padded = np.zeros((len(rows), lengths.max()), np.int32)
-        for i, row in enumerate(rows):
-            padded[i, : len(row)] = row
-        ids = self.sampler(
-            tf.constant(padded),
-            tf.constant(lengths),
-            tf.constant(max_length - 1 + len(self.primer_ids), tf.int32),
-            tf.constant(self.temperature, tf.float32),
-            tf.constant(self.top_p, tf.float32),
-            tf.constant(seed % 2**63, tf.int64),
-            tf.constant(stop_ids, tf.int32),
-        ).numpy()
+        total = max_length + len(self.primer_ids)
+        if fit_bars and self.redraws is not None:
+            sequences, redrawn = self._fitting_bars(rows, total, seed, stop_ids)
+        else:
+            sequences, redrawn = self._compiled_loop(rows, total, seed, stop_ids), None
         stop_text = self.vocab.decode(stop_ids)
         tunes = []
-        for first, row in zip(padded[:, :1], ids, strict=True):
-            sequence = np.concatenate([first, row])[len(self.primer_ids) :]
-            tokens = self.vocab.decode(sequence)
+        for sequence in sequences:
+            tokens = self.vocab.decode(sequence[len(self.primer_ids) :])
             if self.vocab.is_text and not cut:
                 tunes.append(tokens)
             elif self.vocab.is_text:
@@ -261,7 +325,44 @@ class _Sampling:
                 tunes.append(text.rstrip() + "\n")
             else:
                 tunes.append(_cut_at(tokens, list(stop_text), skip))
-        return tunes
+        return GeneratedTunes(tunes, redrawn)
+
+    def _compiled_loop(self, rows, total, seed, stop_ids) -> list:
+        """Each row's ids, the row included, from the sampler compiled as one loop."""
+        lengths = np.array([len(r) for r in rows], np.int32)
+        padded = np.zeros((len(rows), lengths.max()), np.int32)
+        for i, row in enumerate(rows):
+            padded[i, : len(row)] = row
+        ids = self.compiled["loop"](
+            tf.constant(padded),
+            tf.constant(lengths),
+            tf.constant(total - 1, tf.int32),
+            tf.constant(self.temperature, tf.float32),
+            tf.constant(self.top_p, tf.float32),
+            tf.constant(seed % 2**63, tf.int64),
+            tf.constant(stop_ids, tf.int32),
+        ).numpy()
+        return [np.concatenate([first, row]) for first, row in zip(padded[:, :1], ids, strict=True)]
+
+    def _fitting_bars(self, rows, total, seed, stop_ids):
+        """Each row's ids and its bars redrawn, stepping the batch from Python (`fit_bars`)."""
+        if "step" not in self.compiled:
+            self.compiled["step"] = _build_step(self.model)
+        step_fn, sizes = self.compiled["step"]
+        temperature = tf.constant(self.temperature, tf.float32)
+        top_p = tf.constant(self.top_p, tf.float32)
+        seed = seed % 2**63
+
+        def step(tokens, states, t):
+            sampled, new = step_fn(tokens, states, temperature, top_p,
+                                   tf.constant([seed, t], tf.int64))  # fmt: skip
+            return sampled.numpy(), [s.numpy() for s in new]
+
+        zeros = [np.zeros((len(rows), size), np.float32) for size in sizes]
+        return sample_fitting_bars(
+            step, zeros, self.vocab, rows, total_length=total, skip=len(self.primer_ids),
+            stop_ids=np.asarray(stop_ids), redraws=self.redraws,
+        )  # fmt: skip
 
 
 def _checked_headers(headers, num_tunes: int, vocab: Vocab) -> list[str] | None:
