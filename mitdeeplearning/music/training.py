@@ -49,7 +49,9 @@ log = logging.getLogger(__name__)
 #: meter's usual unit length (``headers="usual"``: `draw_headers`), so keys and meters come in
 #: the training tunes' mix (left to itself at a low temperature the model writes reels in G);
 #: a moderate temperature (0.5) and nucleus sampling (``top_p=0.9``) keep most tunes valid
-#: without collapsing them onto one safe tune (benchmarks/RESULTS.md has the settings tried).
+#: without collapsing them onto one safe tune (benchmarks/RESULTS.md has the settings tried);
+#: and the sampler counts the beats (``fit_bars``): a bar that cannot fit the meter is drawn
+#: again, which lifts the valid share from about 86 % (the model alone) to about 97 %.
 LAB_CONFIG = {
     "cell": "gru",
     "embedding_dim": 64,
@@ -63,6 +65,7 @@ LAB_CONFIG = {
     "temperature": TEMPERATURE,
     "top_p": TOP_P,
     "headers": "usual",
+    "fit_bars": True,
 }
 
 

@@ -189,5 +189,6 @@ def test_generate_samples_as_the_lab_does_by_default():
     defaults = inspect.signature(generate).parameters
     assert defaults["temperature"].default == LAB_CONFIG["temperature"]
     assert defaults["top_p"].default == LAB_CONFIG["top_p"]
+    assert defaults["fit_bars"].default is LAB_CONFIG["fit_bars"] is True
     assert 0.4 <= LAB_CONFIG["temperature"] <= 1.0  # never validity bought by a very low one
     assert LAB_CONFIG["headers"] in ("drawn", "usual")
