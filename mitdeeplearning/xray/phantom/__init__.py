@@ -24,13 +24,13 @@ What is drawn, and the radiological fact each part models (one module each):
   as an anteromedial lucency along the heart border (35 %), as subpulmonic air over the dome
   (20 %), or at the apex (10 %). Overall about 24 % apical, 40 % lateral, 14 % deep sulcus,
   14 % anteromedial, 8 % subpulmonic: no single place holds most of them. Sizes, most small:
-  thin rims 40 %, small 30 %, moderate 20 %, large 8 %, tension 2 % (the mediastinum pushed
+  thin rims 34 %, small 32 %, moderate 22 %, large 9 %, tension 3 % (the mediastinum pushed
   over, the hemidiaphragm flattened); the median mask is under 1 % of the film. The evidence
   is subtle: a fine visceral pleural line, and beyond it no lung markings and a little more
   lucency (the lung tissue missing), not a black hole. The mask is that air and its line.
 * ``mimics``: hard negatives in both classes at the same rates: skin folds (25 % upright,
   45 % supine: an edge along the lateral lung that runs past it), companion shadows along the
-  apex (25 %), bullae (15 %: air without markings, but round and inside the lung), scapular
+  apex (25 %), bullae (10 %: air without markings, but round and inside the lung), scapular
   borders (``bones``).
 * ``devices``: ECG leads (30 % upright, 75 % supine), central venous lines (10 %, 50 %) and
   lead side markers (85 %) on both classes; with ``shortcut="chest_tube"``, chest drains on

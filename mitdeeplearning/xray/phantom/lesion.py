@@ -30,11 +30,11 @@ POSITIONS = {
 #: Sizes: (name, probability, collapse as a fraction of the hilum-to-wall distance at the most
 #: collapsed point, extra reach round the lung). Most are small; thin rims are common.
 SIZES = (
-    ("rim", 0.40, (0.06, 0.11), 0.0),
-    ("small", 0.30, (0.10, 0.17), 0.05),
-    ("moderate", 0.20, (0.17, 0.27), 0.15),
-    ("large", 0.08, (0.27, 0.42), 0.35),
-    ("tension", 0.02, (0.40, 0.55), 0.6),
+    ("rim", 0.34, (0.06, 0.11), 0.0),
+    ("small", 0.32, (0.10, 0.17), 0.05),
+    ("moderate", 0.22, (0.17, 0.27), 0.15),
+    ("large", 0.09, (0.27, 0.42), 0.35),
+    ("tension", 0.03, (0.40, 0.55), 0.6),
 )
 
 
@@ -172,5 +172,5 @@ def pneumothorax(
     segments = np.stack([collapsed, np.roll(collapsed, -1, 0)], 1)[moved & np.roll(moved, -1)]
     line = np.zeros_like(lung)
     if len(segments):
-        lines(line, segments, 255, 1.5 * pixel)
+        lines(line, segments, 255, 1.8 * pixel)
     return air, mask, line & (mask * 255)

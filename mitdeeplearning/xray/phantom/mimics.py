@@ -21,7 +21,7 @@ from .anatomy import Anatomy
 from .draw import ellipses, fill, lines, side_sign
 
 #: Rates of each look-alike on (upright, supine) films.
-RATES = {"skin_fold": (0.25, 0.45), "companion": (0.25, 0.25), "bulla": (0.15, 0.15)}
+RATES = {"skin_fold": (0.25, 0.45), "companion": (0.25, 0.25), "bulla": (0.1, 0.1)}
 
 
 @dataclass
