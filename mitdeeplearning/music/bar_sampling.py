@@ -223,10 +223,12 @@ def sample_fitting_bars(
         for j in np.flatnonzero(keep):  # the bar starts after the token just read
             bar_length[active[j]] = length[active[j]] - 1
         bar_token[active[keep]] = token[keep]
-        bar_states = [np.where(keep[:, None], old, kept) for old, kept in
-                      zip(states, bar_states, strict=True)]  # fmt: skip
-        states = [np.where(back[:, None], kept, new) for kept, new in
-                  zip(bar_states, new_states, strict=True)]  # fmt: skip
+        for kept, old in zip(bar_states, states, strict=True):  # few rows: copy only those
+            kept[keep] = old[keep]
+        if back.any():
+            new_states = [np.where(back[:, None], kept, new) for kept, new in
+                          zip(bar_states, new_states, strict=True)]  # fmt: skip
+        states = new_states
         length[active[back]] = bar_length[active[back]]
         pending[active[back]] = False
         token = np.where(back, bar_token[active], nxt).astype(np.int32)
