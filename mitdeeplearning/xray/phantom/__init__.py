@@ -18,11 +18,11 @@ What is drawn, and the radiological fact each part models (one module each):
   the periphery; each patient's trees are irregular (random trunks, forks, bends and pruning),
   with parenchymal mottle.
 * ``lesion``: the pneumothorax, on either side (1:1). Air rises: on upright films it collects
-  at the apex (33 %) or along the lateral wall (67 %; a short crescent held off the apex by
+  at the apex (30 %) or along the lateral wall (70 %; a short crescent held off the apex by
   adhesions, anywhere from the upper to the lower zone); on supine films in front and low
   (Tocino et al., AJR 1985), as a deep, lucent costophrenic sulcus (the deep sulcus sign, 35 %),
   as an anteromedial lucency along the heart border (35 %), as subpulmonic air over the dome
-  (20 %), or at the apex (10 %). Overall about 24 % apical, 40 % lateral, 14 % deep sulcus,
+  (20 %), or at the apex (10 %). Overall about 22 % apical, 42 % lateral, 14 % deep sulcus,
   14 % anteromedial, 8 % subpulmonic: no single place holds most of them. Sizes, most small:
   thin rims 34 %, small 32 %, moderate 22 %, large 9 %, tension 3 % (the mediastinum pushed
   over, the hemidiaphragm flattened); the median mask is under 1 % of the film. The evidence

@@ -19,7 +19,7 @@ from .draw import SHIFT, lines, to_fixed
 #: Where the air collects, by film: (name, probability, direction of the collapse in degrees
 #: above the lateral horizontal, how far round the lung it reaches).
 POSITIONS = {
-    "upright": (("apical", 0.33, (55, 120), (0.0, 0.3)), ("lateral", 0.67, (-32, 50), (0.0, 0.1))),
+    "upright": (("apical", 0.3, (55, 120), (0.0, 0.3)), ("lateral", 0.7, (-33, 55), (0.0, 0.1))),
     "supine": (
         ("deep sulcus", 0.35, (-55, -20), (0.1, 0.4)),
         ("anteromedial", 0.35, (200, 235), (0.0, 0.3)),
