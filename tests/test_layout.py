@@ -151,8 +151,7 @@ def test_long_modules_and_functions_are_few_and_say_why():
                 long[f"{_name(path)}::{node.name}"] = ast.get_docstring(node) or ""
     assert set(long) == LONG, "update LONG (and give the reason in the docstring), or split"
     unexplained = [name for name, doc in long.items() if "Long because" not in doc]
-    # phantom._render_case is rewritten with the phantom's realism: it has no reason yet.
-    assert unexplained in ([], ["mitdeeplearning/xray/phantom.py::_render_case"])
+    assert unexplained == []
 
 
 OLD_MODULES = [
