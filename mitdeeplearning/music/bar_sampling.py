@@ -17,7 +17,10 @@ What "cannot fit" means (`bar_fits`) follows the short bars real tunes have, as 
 excuses them: a bar that lasts the meter fits; a bar longer than the meter never does; a short
 bar fits when it is the first (a pickup) or touches a section boundary on either side (a repeat
 sign, ``||``, ``|]``, a first or second ending, a new part), where it may be half of a bar split
-in two. Free meter (``M:none``) and multi-bar rests are not measured.
+in two. Where the other half is already written, the two must add up to a whole bar, as
+`check_tune` adds them: a short bar that closes a repeat (or comes right before an ending) and
+a section that opened short (or a tune that did) make one bar together. Free meter
+(``M:none``) and multi-bar rests are not measured.
 
 The model's proposals are unchanged: the same temperature and nucleus, the same distribution at
 every step. Only a bar that would be wrong is refused, so the sampler's validity is not the
@@ -30,8 +33,10 @@ model's: the lab prints both.
 True
 >>> bar_fits(header + "GAB cBA | BGE E2 |")  # five eighths, between two plain bar lines
 False
->>> bar_fits(header + "D | GAB cBA | BGE E2 :|")  # short, but it closes a repeat
+>>> bar_fits(header + "D | GAB cBA | BGE E2 :|")  # closes a repeat: with the pickup, a bar
 True
+>>> bar_fits(header + "D | GAB cBA | BGE E :|")  # ... but four eighths and one are not six
+False
 >>> bar_fits("X:1\nT:Jig\nM:6/8")  # no key line yet: no music to measure
 """
 
@@ -42,7 +47,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .abc import COMMENT_PATTERN, FIELD_LINE_PATTERN
-from .bar_scanner import BarScanner, UnreadableTune
+from .bar_scanner import Bar, BarScanner, UnreadableTune, section_start
 from .vocab import Vocab
 
 __all__ = ["BAR_REDRAWS", "bar_fits", "sample_fitting_bars"]
@@ -56,6 +61,9 @@ BAR_REDRAWS = 4
 _BOUNDARY_KINDS = frozenset(
     {"start", "end", "section", "repeat_start", "repeat_end", "ending", "part"}
 )
+# The kinds of bar line after which a short bar must pair with its section's short opening bar
+# (its partner is already written): a repeat's end, or an ending about to start.
+_HELD_TO_PARTNER = frozenset({"repeat_end", "ending"})
 # Characters that may continue a bar line after its "|": "||", "|]", "|:", "|1", "|[2", "|1,3".
 _BAR_CONTINUES = set("|:][0123456789,-")
 
@@ -74,8 +82,10 @@ def bar_fits(text: str) -> bool | None:
     bool or None
         True when the bar lasts what the meter says, or is a short bar where real tunes have
         them (the first, a pickup; one beside a repeat sign, ``||``, ``|]``, an ending or a new
-        part); False when it is longer than the meter, short between two plain bar lines, or
-        holds a note length or tuplet that makes no sense; None when there is nothing to
+        part); False when it is longer than the meter, short between two plain bar lines, short
+        at a repeat's end (or before an ending) when the short bar that opened its section, or
+        the tune, does not make a whole bar with it, or holds a note length or tuplet that
+        makes no sense; None when there is nothing to
         measure (no ``K:`` line yet, no bar, free meter, or a meter or unit length that makes no
         sense).
 
@@ -114,7 +124,7 @@ def bar_fits(text: str) -> bool | None:
                 scanner.line(line, number + 1)
     except UnreadableTune:
         return False  # the bar just written holds a length or tuplet that makes no sense
-    bars = scanner.voice.bars
+    bars = scanner.bars()
     if not bars:
         return None
     bar = bars[-1]
@@ -122,7 +132,33 @@ def bar_fits(text: str) -> bool | None:
         return None if bar.bar_length is None else True
     if bar.duration > bar.bar_length:
         return False
-    return len(bars) == 1 or bool((bar.left | bar.right) & _BOUNDARY_KINDS)
+    if len(bars) == 1:
+        return True  # a pickup
+    if not (bar.left | bar.right) & _BOUNDARY_KINDS:
+        return False
+    return _closing_half_fits(bars)
+
+
+def _closing_half_fits(bars: list[Bar]) -> bool:
+    """Whether the last of `bars`, short and beside a section boundary, can still be half of a
+    bar split in two, as `check_tune` pairs the halves.
+
+    Only a bar that closes a repeat (``:|``, ``::``) or comes right before an ending is held to
+    its partner here, since that partner is already written: the short bar that opened its
+    section (the first bar after the last repeat sign, ``||`` or new part) or the tune's first
+    bar, whichever is short, must make a whole bar with it. Other short bars beside a boundary
+    may still pair with a bar not yet written (the next section's pickup, the close of the
+    section they open) or be the tune's last bar, which `check_tune` excuses: they stay.
+    """
+    index = len(bars) - 1
+    bar = bars[index]
+    if not bar.right & _HELD_TO_PARTNER:
+        return True
+    partners = {section_start(bars, index), 0}
+    if bar.left & _BOUNDARY_KINDS:
+        partners.add(index - 1)  # a short first ending: the bar before it
+    short = [bars[k].duration for k in partners - {index} if bars[k].duration < bar.bar_length]
+    return not short or any(bar.duration + half == bar.bar_length for half in short)
 
 
 #: One sampling step for a batch: ``step(tokens, states, seed_step) -> (sampled, new_states)``,

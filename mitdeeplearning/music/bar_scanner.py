@@ -31,7 +31,7 @@ import dataclasses
 import re
 from fractions import Fraction
 
-__all__ = ["BarScanner", "UnreadableTune"]
+__all__ = ["Bar", "BarScanner", "UnreadableTune", "section_start"]
 
 # Default tuplet ratios: (p notes in the time of q), per the ABC 2.1 standard; 5, 7 and 9 take
 # q = 3 in compound meters (6/8, 9/8, 12/8) and 2 otherwise.
@@ -136,7 +136,27 @@ def _format_duration(duration: Fraction, meter: str, bar_length: Fraction) -> st
 
 
 @dataclasses.dataclass
-class _Bar:
+class Bar:
+    """One bar as `BarScanner` measured it.
+
+    Attributes
+    ----------
+    duration : Fraction
+        What its notes and rests add up to, in whole notes (``Fraction(3, 4)``: three quarters).
+    bar_length : Fraction or None
+        What its meter says a bar lasts, in whole notes; None in free meter.
+    meter : str
+        Its meter as written (``"6/8"``, ``"C| (2/2)"``, ``"none"``).
+    line : int
+        The tune's line (from 1) where it starts.
+    left, right : set of str
+        The kinds of bar line on either side: ``"plain"``, ``"repeat_start"``,
+        ``"repeat_end"``, ``"section"`` (``||``, ``|]``), ``"ending"``, ``"part"``, and
+        ``"start"`` / ``"end"`` for the tune's start and end.
+    multirest_bars : int
+        How many bars of rest it stands for (``Z4``: 4), else 0.
+    """
+
     duration: Fraction
     bar_length: Fraction | None  # None in free meter
     meter: str
@@ -153,7 +173,7 @@ class _Voice:
     bar_length: Fraction | None
     meter: str
     unit: Fraction
-    bars: list[_Bar] = dataclasses.field(default_factory=list)
+    bars: list[Bar] = dataclasses.field(default_factory=list)
     duration: Fraction = Fraction(0)
     events: int = 0
     multirest_bars: int = 0
@@ -194,7 +214,7 @@ class _Voice:
         """A bar line (or ending, or part) of these kinds: close the open bar, if it has music."""
         if self.events or self.multirest_bars:
             self.bars.append(
-                _Bar(
+                Bar(
                     duration=self.duration,
                     bar_length=self.bar_start_length if self.events else self.bar_length,
                     meter=self.bar_start_meter if self.events else self.meter,
@@ -360,6 +380,18 @@ class BarScanner:
         for voice in self.voices.values():
             voice.boundary({"end"})
 
+    def bars(self) -> list[Bar]:
+        """The bars closed so far in the voice being read (the last one last).
+
+        Examples
+        --------
+        >>> scanner = BarScanner("3/4", "1/8")
+        >>> scanner.line("D2 | G2 B2 d2 |", line_number=1)
+        >>> [(str(bar.duration), sorted(bar.left), sorted(bar.right)) for bar in scanner.bars()]
+        [('1/4', ['start'], ['plain']), ('3/4', ['plain'], ['plain'])]
+        """
+        return list(self.voice.bars)
+
     def bar_count(self) -> int:
         """Bars read: in a tune with several voices, those of the voice with most bars.
 
@@ -382,21 +414,31 @@ def _is_compound(meter: str) -> bool:
     return beats % 3 == 0 and beats > 3
 
 
-def _section_start(bars: list[_Bar], index: int) -> int:
-    """Index of the first bar of the section holding bar `index` (endings do not start one)."""
+def section_start(bars: list[Bar], index: int) -> int:
+    """Index of the first bar of the section holding bar `index` (endings do not start one).
+
+    A section starts at the tune's start, a repeat sign, ``||``, ``|]`` or a new part.
+
+    Examples
+    --------
+    >>> scanner = BarScanner("2/4", "1/8")
+    >>> scanner.line("A | ABcd | cBAG :|: d | efga | g3 :|", line_number=1)
+    >>> section_start(scanner.bars(), 2), section_start(scanner.bars(), 5)
+    (0, 3)
+    """
     while index > 0 and not bars[index].left & _SECTION_STARTS:
         index -= 1
     return index
 
 
-def _section_end(bars: list[_Bar], index: int) -> int:
+def _section_end(bars: list[Bar], index: int) -> int:
     """Index of the last bar of the section holding bar `index`."""
     while index < len(bars) - 1 and not bars[index].right & _SECTION_STARTS:
         index += 1
     return index
 
 
-def _short_bar_fits(bars: list[_Bar], index: int) -> bool:
+def _short_bar_fits(bars: list[Bar], index: int) -> bool:
     """Whether a short bar is one of the two halves of a bar split by a section boundary.
 
     The first and last bars may be short. A short bar that closes a section must make a full
@@ -409,7 +451,7 @@ def _short_bar_fits(bars: list[_Bar], index: int) -> bool:
         return True
     partners: list[int] = []
     if bar.right & _SECTION_BOUNDARIES:
-        partners += [index + 1, _section_start(bars, index), 0]
+        partners += [index + 1, section_start(bars, index), 0]
     if bar.left & _SECTION_BOUNDARIES:
         partners += [index - 1, _section_end(bars, index)]
     return any(
@@ -420,7 +462,7 @@ def _short_bar_fits(bars: list[_Bar], index: int) -> bool:
     )
 
 
-def _odd_bars(bars: list[_Bar]) -> list[str]:
+def _odd_bars(bars: list[Bar]) -> list[str]:
     """One phrase per bar that does not last what its meter says (and is not excused)."""
     problems = []
     for number, bar in enumerate(bars, start=1):
