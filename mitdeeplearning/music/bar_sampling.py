@@ -19,7 +19,9 @@ bar fits when it is the first (a pickup) or touches a section boundary on either
 sign, ``||``, ``|]``, a first or second ending, a new part), where it may be half of a bar split
 in two. Where the other half is already written, the two must add up to a whole bar, as
 `check_tune` adds them: a short bar that closes a repeat (or comes right before an ending) and
-a section that opened short (or a tune that did) make one bar together. Free meter
+a section that opened short (or a tune that did) make one bar together; a section closed short
+with no such partner (``G4 ||`` after a pickup that is not its other half) is no longer the
+tune's last bar once another follows, so the bar after it must be that other half. Free meter
 (``M:none``) and multi-bar rests are not measured.
 
 The model's proposals are unchanged: the same temperature and nucleus, the same distribution at
@@ -64,6 +66,9 @@ _BOUNDARY_KINDS = frozenset(
 # The kinds of bar line after which a short bar must pair with its section's short opening bar
 # (its partner is already written): a repeat's end, or an ending about to start.
 _HELD_TO_PARTNER = frozenset({"repeat_end", "ending"})
+# The kinds of bar line that end a section (an ending does not): a bar closed by one is whole
+# or has its other half before it or right after it.
+_SECTION_STARTS = _BOUNDARY_KINDS - {"ending"}
 # Characters that may continue a bar line after its "|": "||", "|]", "|:", "|1", "|[2", "|1,3".
 _BAR_CONTINUES = set("|:][0123456789,-")
 
@@ -84,10 +89,10 @@ def bar_fits(text: str) -> bool | None:
         them (the first, a pickup; one beside a repeat sign, ``||``, ``|]``, an ending or a new
         part); False when it is longer than the meter, short between two plain bar lines, short
         at a repeat's end (or before an ending) when the short bar that opened its section, or
-        the tune, does not make a whole bar with it, or holds a note length or tuplet that
-        makes no sense; None when there is nothing to
-        measure (no ``K:`` line yet, no bar, free meter, or a meter or unit length that makes no
-        sense).
+        the tune, does not make a whole bar with it, the bar after a section closed short that
+        nothing before it completes and that it does not complete either, or holds a note length
+        or tuplet that makes no sense; None when there is nothing to measure (no ``K:`` line
+        yet, no bar, free meter, or a meter or unit length that makes no sense).
 
     Examples
     --------
@@ -128,8 +133,12 @@ def bar_fits(text: str) -> bool | None:
     if not bars:
         return None
     bar = bars[-1]
-    if bar.bar_length is None or bar.multirest_bars or bar.duration == bar.bar_length:
-        return None if bar.bar_length is None else True
+    if bar.bar_length is None:
+        return None
+    if len(bars) > 1 and not _closes_the_open_half(bars):
+        return False
+    if bar.multirest_bars or bar.duration == bar.bar_length:
+        return True
     if bar.duration > bar.bar_length:
         return False
     if len(bars) == 1:
@@ -137,6 +146,39 @@ def bar_fits(text: str) -> bool | None:
     if not (bar.left | bar.right) & _BOUNDARY_KINDS:
         return False
     return _closing_half_fits(bars)
+
+
+def _closes_the_open_half(bars: list[Bar]) -> bool:
+    """Whether the last of `bars` leaves the bar before it whole, if that bar closed a section
+    short and nothing written before it makes a whole bar with it.
+
+    Such a bar (``G4 ||`` in 3/4 after a pickup of one quaver) is not the tune's last, since a
+    bar follows: `check_tune` excuses it only if the bar after it is the other half.
+    """
+    index = len(bars) - 2
+    before = bars[index]
+    if (
+        index == 0
+        or before.bar_length is None
+        or before.multirest_bars
+        or before.duration >= before.bar_length
+        or not before.right & _SECTION_STARTS
+    ):
+        return True
+    partners = {section_start(bars, index), 0}
+    if before.left & _BOUNDARY_KINDS:
+        partners.add(index - 1)
+    partners -= {index}
+    if any(
+        bars[k].duration < before.bar_length
+        and bars[k].duration + before.duration == before.bar_length
+        for k in partners
+    ):
+        return True
+    last = bars[-1]
+    return (
+        last.duration < before.bar_length and last.duration + before.duration == before.bar_length
+    )
 
 
 def _closing_half_fits(bars: list[Bar]) -> bool:
