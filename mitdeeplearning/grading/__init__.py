@@ -14,7 +14,8 @@ The package has one module per idea:
 - `mitdeeplearning.grading.refusals`: what each exercise refuses to let an answer delegate to
   (`REFUSALS`, keyed by check name), and `mitdeeplearning.grading.delegation`, which finds such
   a delegation in an answer's code before it runs;
-- `mitdeeplearning.grading.lab1`: Lab 1's checks (TensorFlow basics, music generation);
+- `mitdeeplearning.grading.lab1`: Lab 1's checks (music generation, and TensorFlow basics from
+  `mitdeeplearning.grading.basics`, re-exported);
 - `mitdeeplearning.grading.lab2`: Lab 2's checks of the classifier (class weights, the
   weighted loss, predictions, the ROC curve), and `mitdeeplearning.grading.cams` its checks of
   Class Activation Maps and the pointing game.
@@ -50,12 +51,13 @@ import types
 # its own modules, never the ones the notebook may have patched.
 from mitdeeplearning._lazy import moved_names
 
-from . import cams, compare, delegation, integrity, lab1, lab2, refusals
+from . import basics, cams, compare, delegation, integrity, lab1, lab2, refusals
 from .cams import check_cams, check_features_and_weights, check_pointing_game, check_upsample
 from .compare import GradingError
 from .lab1 import (
     check_dense_layer,
     check_get_batch,
+    check_gradient_descent,
     check_graph_function,
     check_identity_model,
     check_loss,
@@ -77,6 +79,7 @@ __all__ = [
     "check_dense_layer",
     "check_features_and_weights",
     "check_get_batch",
+    "check_gradient_descent",
     "check_graph_function",
     "check_identity_model",
     "check_loss",
@@ -173,7 +176,7 @@ def _copier(snapshot: integrity.Snapshot, loader_class: type = _CopyLoader):
 
 fresh = _copier(integrity.SNAPSHOT)
 integrity.record_baseline(
-    [sys.modules[__name__], cams, compare, delegation, integrity, lab1, lab2, refusals]
+    [sys.modules[__name__], basics, cams, compare, delegation, integrity, lab1, lab2, refusals]
 )
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "Answer",
     "GradingError",
     "call_answer",
+    "describe_error",
     "graded_answer",
     "verify_integrity",
     "expect_close",
@@ -203,6 +204,17 @@ def call_answer(function: Callable, name: str, *args: Any, **kwargs: Any) -> Any
         fail(f"`{name}` raised {type(exc).__name__}: {exc}")
 
 
+def describe_error(exc: BaseException) -> str:
+    """The error's type and the first line of its message, for a failure's sentence.
+
+    Examples
+    --------
+    >>> describe_error(ValueError("high <= 0\\nand more"))
+    'ValueError: high <= 0'
+    """
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+
+
 def verify_integrity() -> None:
     """Fail if anything the checks rely on was replaced since grading was first imported.
 
@@ -309,6 +321,41 @@ class Answer:
                 return to_array(value, name, dtype)
             finally:
                 self._verify_after(name, tracers)
+
+    def attempt(self, function: Any, name: str, *args: Any, stub: bool = True) -> tuple:
+        """Run `function` like `run`: ``(result, None)``, or ``(None, exception)`` when it
+        raises, so the check can say what that error means for this exercise.
+
+        Failed checks and refusals (AssertionErrors) still fail, as does anything not
+        callable, and, when `stub`, NotImplementedError (an unanswered cell).
+        """
+        if not callable(function):
+            self.run(function, name)  # fails: "should be a function"
+        passing = (AssertionError, NotImplementedError) if stub else (AssertionError,)
+
+        def attempt(*inner: Any) -> tuple:
+            try:
+                return function(*inner), None
+            except passing:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the check explains whatever it raises
+                return None, exc
+
+        return self.run(attempt, name, *args)
+
+    def in_graph(self, function: Callable, name: str, why: str, *tensors: Any) -> Any:
+        """What `function` returns when ``tf.function`` traces and runs it on `tensors`, as a
+        later cell does (`why`); a failure that asks for TensorFlow operations if it cannot."""
+        import tensorflow as tf
+
+        graph = tf.function(lambda *inputs: function(*inputs))
+        value, exc = self.attempt(graph, name, *tensors, stub=False)
+        if exc is not None:
+            fail(
+                f"`{name}` must also run inside tf.function ({why}): use TensorFlow/Keras "
+                f"operations, not NumPy ({describe_error(exc)})."
+            )
+        return value
 
     def _verify_after(self, name: str, tracers: tuple) -> None:
         if (sys.gettrace(), sys.getprofile()) != tracers:

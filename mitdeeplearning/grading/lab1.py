@@ -1,9 +1,13 @@
-"""Lab 1's graded checks: TensorFlow basics (part 1) and music generation (part 2).
+"""Lab 1's graded checks: music generation (part 2), and part 1's re-exported.
+
+Part 1's checks (TensorFlow basics) are defined in `mitdeeplearning.grading.basics`; this module
+re-exports them, so every Lab 1 check can be reached as ``grading.lab1.check_...``.
 
 Each check takes what the student wrote, tries it on small inputs of its own and either prints
 one line starting with a check mark or raises `GradingError` with one sentence that says what is
-wrong. Checks that need TensorFlow import it when they run; the rest (`check_minimum`,
-`check_vectorise`, `check_get_batch`, `check_loss`, `check_sample`) need only NumPy.
+wrong. What an answer returns may be any array-like (a tensor, a NumPy array, a list). The loss
+runs inside ``tf.function`` during training, so its check runs it inside one too (and imports
+TensorFlow); `check_vectorise`, `check_get_batch` and `check_sample` need only NumPy.
 
 Each check says next to it what its exercise refuses (`refuses`), runs the answer through
 `graded_answer`, and computes what it expects only after the answer's output has been read.
@@ -16,8 +20,17 @@ from typing import Any
 
 import numpy as np
 
+from .basics import (
+    check_dense_layer,
+    check_gradient_descent,
+    check_graph_function,
+    check_identity_model,
+    check_minimum,
+    check_tensor,
+)
 from .compare import (
-    expect_close,
+    Answer,
+    describe_error,
     expect_shape,
     fail,
     flat_values,
@@ -25,20 +38,20 @@ from .compare import (
     log_softmax,
     max_difference,
     passed,
-    sigmoid,
+    preview,
     to_array,
-    verify_integrity,
 )
 from .refusals import refuses
 
 # Captured at import: a notebook that patches numpy afterwards does not change them.
 _asarray = np.asarray
-_float64 = np.float64
 _int64 = np.int64
+_float64 = np.float64
 
 __all__ = [
     "check_dense_layer",
     "check_get_batch",
+    "check_gradient_descent",
     "check_graph_function",
     "check_identity_model",
     "check_loss",
@@ -50,158 +63,7 @@ __all__ = [
 ]
 
 
-# ## Part 1: TensorFlow ----------------------------------------------------------------------------
-
-
-@refuses()
-def check_tensor(
-    value: Any, name: str, *, rank: int, shape: tuple | None = None, dtype: str | None = None
-) -> None:
-    """`value` is a TensorFlow tensor of `rank` (and `shape`, and dtype kind ``"int"``,
-    ``"float"`` or ``"string"`` when given)."""
-    import tensorflow as tf
-
-    verify_integrity()
-
-    if not isinstance(value, tf.Tensor | tf.Variable):
-        fail(
-            f"`{name}` should be a TensorFlow tensor (tf.constant, tf.zeros...), "
-            f"not {type(value).__name__}."
-        )
-    actual_rank = len(value.shape)
-    if actual_rank != rank:
-        fail(f"`{name}` has rank {actual_rank} (shape {tuple(value.shape)}); expected rank {rank}.")
-    if shape is not None and tuple(value.shape) != tuple(shape):
-        fail(f"`{name}` has shape {tuple(value.shape)}; expected {tuple(shape)}.")
-    if dtype is not None:
-        if value.dtype == tf.string:
-            kind = "string"
-        elif value.dtype.is_integer:
-            kind = "int"
-        else:
-            kind = "float" if value.dtype.is_floating else "other"
-        if kind != dtype:
-            fail(f"`{name}` holds {value.dtype.name} values; expected {dtype} values.")
-    passed(f"{name}: rank {rank}" + (f", shape {tuple(shape)}" if shape else ""))
-
-
-@refuses()
-def check_graph_function(func: Callable, cases: list[tuple[float, float]] | None = None) -> None:
-    """`func(a, b)` computes ``e = (a + b) * (b - 1)``, for numbers and for arrays."""
-    answer = graded_answer(func, "func", "check_graph_function")
-    cases = cases or [(1.5, 2.5), (-3.0, 0.5), (0.0, 1.0)]
-    for a, b in cases:
-        got = answer.array(answer(_asarray(a, "float32"), _asarray(b, "float32")), "e")
-        if got.size != 1:
-            fail(f"func({a}, {b}) should be one number; got shape {tuple(got.shape)}.")
-        expected = _asarray((a + b) * (b - 1), dtype=_float64)
-        expect_close(got.reshape(expected.shape), expected, f"func({a}, {b})", tol=1e-5)
-    a = _asarray([[1.0, 2.0], [3.0, 4.0]], "float32")
-    b = _asarray([[0.5, -1.0], [2.0, 3.0]], "float32")
-    got = answer.array(answer(a.copy(), b.copy()), "e")
-    expect_close(got, (a.astype(_float64) + b) * (b - 1.0), "func on 2x2 arrays", tol=1e-5)
-    passed("func computes (a + b) * (b - 1), element by element")
-
-
-def _assign_weights(layer, arrays: list[np.ndarray], name: str) -> None:
-    """Set `layer`'s weights to `arrays`, matched by shape (weights of the same shape in the
-    order they were created), so the student may create them in any order."""
-    weights = list(layer.weights)
-    shapes = sorted(tuple(w.shape) for w in weights)
-    wanted = sorted(tuple(a.shape) for a in arrays)
-    if shapes != wanted:
-        fail(f"`{name}` should have weights of shapes {wanted}; it has {shapes}.")
-    remaining = list(arrays)
-    for weight in weights:
-        match = next(a for a in remaining if tuple(a.shape) == tuple(weight.shape))
-        remaining = [a for a in remaining if a is not match]
-        weight.assign(match.astype("float32"))
-
-
-# The exercise is the dense layer itself: Keras' own Dense layer (used or inherited) refuses.
-@refuses(library=("keras.layers.Dense",))
-def check_dense_layer(layer_class: type, n_inputs: int = 2, n_outputs: int = 3) -> None:
-    """A dense layer ``y = sigmoid(x W + b)`` with ``W`` of shape (inputs, outputs) and ``b`` of
-    shape (1, outputs), checked with weights set to known values."""
-    answer = graded_answer(layer_class, "OurDenseLayer", "check_dense_layer")
-    rng = np.random.default_rng(n_inputs * 100 + n_outputs)
-    layer = answer(n_outputs)
-    answer.run(layer.build, "OurDenseLayer.build", (1, n_inputs))
-    w = rng.normal(size=(n_inputs, n_outputs))
-    b = rng.normal(size=(1, n_outputs))
-    _assign_weights(layer, [w, b], "OurDenseLayer")
-    x = rng.normal(size=(4, n_inputs)).astype("float32")
-    y = answer.array(answer.run(layer, "OurDenseLayer", x.copy()), "the layer's output")
-    w32, b32 = w.astype("float32").astype(_float64), b.astype("float32").astype(_float64)
-    expect_close(y, sigmoid(x.astype(_float64) @ w32 + b32), "the layer's output", tol=1e-4)
-    passed(f"OurDenseLayer({n_outputs}) computes sigmoid(x W + b)")
-
-
-# The exercise gives the model its Dense layer: what it asks for is the call, which refuses
-# nothing of the package's or a library's.
-@refuses()
-def check_identity_model(model_class: type, n_outputs: int = 3) -> None:
-    """A subclassed model whose ``call(inputs, isidentity=False)`` returns the inputs unchanged
-    when ``isidentity`` is True and its dense layer's output otherwise."""
-    answer = graded_answer(model_class, "IdentityModel", "check_identity_model")
-    rng = np.random.default_rng(7)
-    model = answer(n_outputs)
-    x = rng.normal(size=(2, 4)).astype("float32")
-    answer.run(model, "IdentityModel", x.copy())  # builds the dense layer
-    same = answer.array(
-        answer.run(model, "IdentityModel", x.copy(), isidentity=True), "model(x, isidentity=True)"
-    )
-    expect_close(same, x.astype(_float64), "model(x, isidentity=True)", tol=0)
-    dense = getattr(model, "dense", None)
-    if dense is None:
-        fail("IdentityModel should keep its Dense layer in `self.dense`.")
-    w, b = rng.normal(size=(4, n_outputs)), rng.normal(size=(n_outputs,))
-    _assign_weights(dense, [w, b], "self.dense")
-    out = answer.array(answer.run(model, "IdentityModel", x.copy()), "model(x)")
-    expected = x.astype(_float64) @ w.astype("float32") + b.astype("float32")
-    activation = getattr(dense, "activation", None)
-    if getattr(activation, "__name__", "") == "sigmoid":
-        expected = sigmoid(expected)
-    expect_close(out, expected, "model(x) (isidentity=False)", tol=1e-4)
-    passed("IdentityModel returns its input with isidentity=True and the dense output otherwise")
-
-
-@refuses()
-def check_minimum(history: Any, target: float, tol: float = 1e-2) -> None:
-    """Gradient descent recorded in `history` (the value of x at each step) ended at `target`.
-
-    Parameters
-    ----------
-    history : array-like of float, shape (steps,)
-        The value of x after each step, the starting value first.
-    target : float
-        Where the minimum is.
-    tol : float, default 0.01
-        How close to `target` the last value must be.
-
-    Examples
-    --------
-    >>> check_minimum([0.0, 2.0, 3.5, 3.999], target=4.0)
-    ✓ gradient descent converged to x = 3.9990 (minimum at 4.0)
-    """
-    verify_integrity()
-    values = to_array(history, "history").ravel()
-    if values.size < 2:
-        fail("`history` should hold the value of x after every step (at least two steps).")
-    last, first = float(values[-1]), float(values[0])
-    if last != last:  # NaN
-        fail("x became NaN: the learning rate is too large.")
-    if not abs(last - target) <= tol:
-        fail(
-            f"x ended at {last:.4f}; the minimum is at {target} (within {tol}). "
-            "Take more steps, or check the sign of the update."
-        )
-    if not abs(last - target) < abs(first - target):
-        fail("x did not move towards the minimum.")
-    passed(f"gradient descent converged to x = {last:.4f} (minimum at {target})")
-
-
-# ## Part 2: music generation ----------------------------------------------------------------------
+# ## Music generation -----------------------------------------------------------------------------
 
 
 @refuses(package=("music.Vocab.encode",))
@@ -251,10 +113,57 @@ def check_vectorise(vectorize: Callable, char2idx: dict, text: str) -> None:
     passed("vectorize_string maps every character to its index")
 
 
+def _batch_pair(answer: Answer, result: Any, batch_size: int, seq_length: int) -> tuple:
+    """`get_batch`'s result as two int64 arrays ``(batch_size, seq_length)``, or a failure."""
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        fail("get_batch should return a pair (x, y).")
+    x = answer.array(result[0], "x", dtype=_int64)
+    y = answer.array(result[1], "y", dtype=_int64)
+    expect_shape(x, (batch_size, seq_length), "x")
+    expect_shape(y, (batch_size, seq_length), "y")
+    return x, y
+
+
+def _check_one_window(answer: Answer, get_batch: Callable) -> None:
+    """With 11 ids and ``seq_length=10`` the only window (and its target) starts at 0: where an
+    answer that is off by one at either end raises or reads past the end."""
+    ids = np.arange(1000, 1011, dtype=_int64)
+    where = "With 11 ids and seq_length 10 exactly one window fits, starting at 0"
+    limit = "rng.integers(low, high) returns low up to high - 1, never high"
+    for seed in (0, 1, 2):
+        result, exc = answer.attempt(
+            get_batch, "get_batch", ids.copy(), 10, 8, np.random.default_rng(seed)
+        )
+        if exc is not None:
+            fail(f"{where}, but get_batch raised {describe_error(exc)}: {limit}.")
+        if not isinstance(result, tuple | list) or len(result) != 2:
+            fail("get_batch should return a pair (x, y).")
+        x = answer.array(result[0], "x", dtype=_int64)
+        expect_shape(x, (8, 10), "x")
+        starts = sorted({row[0] - 1000 for row in x.tolist()})
+        if starts != [0]:
+            fail(f"{where}; get_batch drew windows starting at {starts}: {limit}.")
+        x, y = _batch_pair(answer, result, 8, 10)
+        if x.tolist() != [list(range(1000, 1010))] * 8:
+            fail(_CONSECUTIVE)
+        if y.tolist() != [list(range(1001, 1011))] * 8:
+            fail(_SHIFTED)
+
+
+_CONSECUTIVE = "Each row of x should be consecutive tokens of the corpus."
+_SHIFTED = (
+    "Each row of y should be its row of x shifted by one token (y[i, t] is the token after "
+    "x[i, t])."
+)
+
+
 @refuses(package=("music.get_batch",))
 def check_get_batch(get_batch: Callable, trials: int = 50) -> None:
     """`get_batch(ids, seq_length, batch_size, rng)` returns windows ``x`` of the corpus and
     targets ``y`` shifted by one, drawn from anywhere in it with the generator given.
+
+    The one-window case (11 ids, ``seq_length=10``) comes first, so an answer off by one at
+    either end is told so rather than shown NumPy's error.
 
     Parameters
     ----------
@@ -280,18 +189,13 @@ def check_get_batch(get_batch: Callable, trials: int = 50) -> None:
     Each row of y should be its row of x shifted by one token (y[i, t] is the token after x[i, t]).
     """
     answer = graded_answer(get_batch, "get_batch", "check_get_batch")
+    _check_one_window(answer, get_batch)
     corpus = np.arange(1000, 1037, dtype=_int64)  # distinct values: a window's start is known
     n = len(corpus)
 
     def draw(seq_length: int, batch_size: int, rng) -> tuple[np.ndarray, np.ndarray]:
         result = answer(corpus.copy(), seq_length, batch_size, rng)
-        if not isinstance(result, tuple | list) or len(result) != 2:
-            fail("get_batch should return a pair (x, y).")
-        x = answer.array(result[0], "x", dtype=_int64)
-        y = answer.array(result[1], "y", dtype=_int64)
-        expect_shape(x, (batch_size, seq_length), "x")
-        expect_shape(y, (batch_size, seq_length), "y")
-        return x, y
+        return _batch_pair(answer, result, batch_size, seq_length)
 
     a, b, c = (draw(5, 4, np.random.default_rng(s))[0] for s in (11, 11, 12))
     if max_difference(a, b) != 0:
@@ -311,12 +215,9 @@ def check_get_batch(get_batch: Callable, trials: int = 50) -> None:
                     f"seq_length={seq_length}, starts run from 0 to {last}."
                 )
             if row_x != corpus[start : start + seq_length].tolist():
-                fail("Each row of x should be consecutive tokens of the corpus.")
+                fail(_CONSECUTIVE)
             if row_y != corpus[start + 1 : start + seq_length + 1].tolist():
-                fail(
-                    "Each row of y should be its row of x shifted by one token "
-                    "(y[i, t] is the token after x[i, t])."
-                )
+                fail(_SHIFTED)
             if seq_length == 5:
                 starts_seen.add(start)
     if len(starts_seen) < 20:
@@ -342,31 +243,97 @@ def check_model_output(build_model: Callable, vocab_size: int = 20) -> None:
     passed(f"the model maps (batch, time) ids to (batch, time, {vocab_size}) logits")
 
 
+def _loss_inputs(rng: np.random.Generator, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Labels ``shape[:-1]`` (int32) and logits `shape` (float32, spread like a model's)."""
+    logits = (rng.normal(size=shape) * 3).astype("float32")
+    return rng.integers(0, shape[-1], size=shape[:-1]).astype("int32"), logits
+
+
+def _reference_loss(labels: np.ndarray, logits: np.ndarray) -> float:
+    """The mean cross-entropy of `logits` ``(..., vocab)`` for `labels` ``(...)``, in float64."""
+    log_probs = log_softmax(logits.astype(_float64))
+    return float(-np.take_along_axis(log_probs, labels[..., None].astype(_int64), -1).mean())
+
+
+def _close(got: float, expected: float) -> bool:
+    return abs(got - expected) <= 1e-4 * max(1.0, abs(expected))
+
+
+def _loss_hint(got: float, labels: np.ndarray, logits: np.ndarray, expected: float) -> str:
+    """What a wrong loss most likely did, from the values its usual mistakes give."""
+    import keras
+
+    # What Keras itself gives without from_logits=True (it renormalises what it takes for
+    # probabilities): computed by the check, outside the answer.
+    as_probabilities = keras.losses.sparse_categorical_crossentropy(labels, logits)
+    hints = {
+        "The model outputs logits, not probabilities: tell the loss so.":
+            float(to_array(as_probabilities, "the loss without from_logits").mean()),
+        "Return the mean over all positions, not the sum.": expected * labels.size,
+        "Average over every position (batch and time), not over the batch only.":
+            expected * labels.shape[-1],
+        "Use the natural logarithm, as Keras' cross-entropy does.": expected / np.log(2.0),
+    }  # fmt: skip
+    close = [hint for hint, value in hints.items() if _close(got, value)]
+    return f" {close[0]}" if close else ""
+
+
+def _loss_value(answer: Answer, labels: np.ndarray, logits: np.ndarray) -> float:
+    """The answer's loss on `labels` and `logits`, one number, or a failure that says why not
+    (arguments taken in the wrong order, one loss per position)."""
+    value, exc = answer.attempt(answer.function, "compute_loss", labels.copy(), logits.copy())
+    if exc is not None:
+        swapped, _ = answer.attempt(answer.function, "compute_loss", logits.copy(), labels.copy())
+        in_order = flat_values(answer.array(swapped, "the loss")) if swapped is not None else []
+        hint = ""
+        if len(in_order) == 1 and _close(float(in_order[0]), _reference_loss(labels, logits)):
+            hint = " Keras' losses take the labels first, then the predictions."
+        fail(f"`compute_loss` raised {describe_error(exc)}.{hint}")
+    got = answer.array(value, "the loss")
+    if got.size == labels.size and got.size > 1:
+        fail(
+            f"compute_loss returned {got.size} numbers, one per position (shape "
+            f"{tuple(got.shape)}): return their mean, one number."
+        )
+    if got.size != 1:
+        fail(f"compute_loss should return one number (the mean), not shape {got.shape}.")
+    return float(flat_values(got)[0])
+
+
 # The exercise asks for Keras' sparse categorical cross-entropy: that stays allowed. The
 # package's per-window loss (that same loss, averaged over time) refuses.
 @refuses(package=("music.sequence_loss",))
 def check_loss(compute_loss: Callable, seed: int = 0) -> None:
-    """`compute_loss(labels, logits)`: mean sparse categorical cross-entropy from logits."""
+    """`compute_loss(labels, logits)`: mean sparse categorical cross-entropy from logits, in
+    TensorFlow/Keras operations (the training step runs it inside ``tf.function``).
+
+    Parameters
+    ----------
+    compute_loss : callable
+        The student's function: labels ``(batch, time)`` int and logits ``(batch, time,
+        vocab)`` float → one number, the mean over all positions.
+    seed : int, default 0
+        Draws the labels and logits.
+    """
+    import tensorflow as tf
+
     answer = graded_answer(compute_loss, "compute_loss", "check_loss")
     rng = np.random.default_rng(seed)
     for shape in ((2, 3, 5), (1, 4, 7)):
-        logits = (rng.normal(size=shape) * 3).astype("float32")
-        labels = rng.integers(0, shape[-1], size=shape[:-1]).astype("int32")
-        got = answer.array(answer(labels.copy(), logits.copy()), "the loss")
-        if got.size != 1:
-            fail(f"compute_loss should return one number (the mean), not shape {got.shape}.")
-        got_value = float(flat_values(got)[0])
-        log_probs = log_softmax(logits.astype(_float64))
-        expected = -np.take_along_axis(log_probs, labels[..., None].astype(_int64), -1).mean()
-        if not abs(got_value - expected) <= 1e-4 * max(1.0, abs(expected)):
-            hint = ""
-            probabilities = -np.log(
-                np.clip(np.take_along_axis(logits, labels[..., None], -1), 1e-7, 1)
-            ).mean()
-            if abs(got_value - probabilities) < 1e-3:
-                hint = " The model outputs logits: pass from_logits=True."
-            fail(f"The loss is {got_value:.4f}; expected {expected:.4f}.{hint}")
-    passed("compute_loss is the mean cross-entropy of the logits")
+        labels, logits = _loss_inputs(rng, shape)
+        got = _loss_value(answer, labels, logits)
+        expected = _reference_loss(labels, logits)
+        if not _close(got, expected):
+            hint = _loss_hint(got, labels, logits, expected)
+            fail(f"The loss is {got:.4f}; expected {expected:.4f}.{hint}")
+    labels, logits = _loss_inputs(rng, (3, 2, 6))  # new inputs: nothing expected of them yet
+    why = "the training step runs it there"
+    inputs = tf.constant(labels), tf.constant(logits)
+    traced = answer.array(answer.in_graph(compute_loss, "compute_loss", why, *inputs), "the loss")
+    expected = _reference_loss(labels, logits)
+    if traced.size != 1 or not _close(float(flat_values(traced)[0]), expected):
+        fail(f"Inside tf.function the loss is {preview(traced)}; expected {expected:.4f}.")
+    passed("compute_loss is the mean cross-entropy of the logits, eagerly and in tf.function")
 
 
 # `tf.random.categorical` is the sampler the exercise suggests: what it asks for is the

@@ -18,18 +18,18 @@ from mitdeeplearning.grading import GradingError
 MODULES = [
     "mitdeeplearning.grading",
     "mitdeeplearning.grading.compare",
+    "mitdeeplearning.grading.basics",
     "mitdeeplearning.grading.lab1",
     "mitdeeplearning.grading.lab2",
 ]
 
-# ## Answers that need only NumPy -----------------------------------------------------------------
+# ## Answers ---------------------------------------------------------------------------------------
 
 
 def right_loss(labels, logits):
-    logits = np.asarray(logits, dtype=float)
-    shifted = logits - logits.max(-1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-    return -np.take_along_axis(log_p, np.asarray(labels)[..., None], -1).mean()
+    import tensorflow as tf  # the loss runs inside tf.function in training: TensorFlow operations
+
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
 
 
 def wrong_loss(labels, logits):
