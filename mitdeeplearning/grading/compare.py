@@ -345,11 +345,14 @@ class Answer:
 
     def in_graph(self, function: Callable, name: str, why: str, *tensors: Any) -> Any:
         """What `function` returns when ``tf.function`` traces and runs it on `tensors`, as a
-        later cell does (`why`); a failure that asks for TensorFlow operations if it cannot."""
+        later cell does (`why`); a failure that asks for TensorFlow operations if it cannot.
+
+        `function` itself is traced, never a wrapper of ours: AutoGraph cannot read the source
+        of a `fresh` copy's code and would warn on stderr, which costs a test cell its points.
+        """
         import tensorflow as tf
 
-        graph = tf.function(lambda *inputs: function(*inputs))
-        value, exc = self.attempt(graph, name, *tensors, stub=False)
+        value, exc = self.attempt(tf.function(function), name, *tensors, stub=False)
         if exc is not None:
             fail(
                 f"`{name}` must also run inside tf.function ({why}): use TensorFlow/Keras "
