@@ -10,7 +10,8 @@ parts you use load music21 or TensorFlow. Each name lives in the module named fo
 * `vocab` maps characters or tokens to ids; `batches` holds out tunes and cuts training batches;
 * `model` builds the sequence model, `training` trains it (with the shared toolkit,
   `mitdeeplearning.training`, and `checkpoints` to resume), `evaluation` scores it in bits per
-  character, `sampling` writes new tunes;
+  character, `sampling` writes new tunes (stepping the model in `sampling_loop`, with the
+  `sampling_step` a student can write);
 * `audio` plays a tune (at the tempo `performance` chooses, with `synth`'s NumPy fiddle when
   FluidSynth is missing), `piano_roll` draws one.
 """
@@ -47,6 +48,7 @@ _EXPORTS = {
     "evaluate_bits": "evaluation",
     "LAB_CONFIG": "training",
     "generate": "sampling",
+    "sampling_step": "sampling",
     "draw_headers": "headers",
     "tune_stats": "stats",
     "TuneStats": "stats",

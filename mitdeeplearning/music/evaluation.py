@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from .batches import eval_windows
-from .model import build_model, copy_weights, recurrent_layers, sequence_loss
+from .model import copy_weights, recurrent_layers, sequence_loss, twin_model
 
 #: Nats per bit: a loss in nats divided by LN2 is in bits.
 LN2 = math.log(2.0)
@@ -75,7 +75,7 @@ def evaluate_bits(
 def _stateless_twin(model):
     """A stateless copy of a stateful model's current weights (any batch size)."""
     if model not in _STATELESS:
-        _STATELESS[model] = build_model(**model.config_for_saving)
+        _STATELESS[model] = twin_model(model)
     twin = _STATELESS[model]
     copy_weights(model, twin)
     return twin
@@ -83,9 +83,7 @@ def _stateless_twin(model):
 
 def _streaming_bits(model, ids, seq_length: int, max_tokens: int | None) -> float:
     if model not in _TWINS:
-        _TWINS[model] = build_model(
-            **model.config_for_saving, batch_size=model.inputs[0].shape[0], stateful=True
-        )
+        _TWINS[model] = twin_model(model, batch_size=model.inputs[0].shape[0], stateful=True)
     twin = _TWINS[model]
     copy_weights(model, twin)
     for source, target in zip(recurrent_layers(model), recurrent_layers(twin), strict=True):

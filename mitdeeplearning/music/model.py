@@ -39,6 +39,7 @@ def train_step(model: keras.Model, optimizer, x, y):
     """
     import tensorflow as tf
 
+    refuse_during_grading("music.train_step")
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
         logits = model(x, training=True)
@@ -139,6 +140,37 @@ def build_model(
 def recurrent_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The model's LSTM/GRU layers, in order."""
     return [layer for layer in model.layers if isinstance(layer, tuple(_CELLS.values()))]
+
+
+def twin_model(
+    model: keras.Model, *, batch_size: int | None = None, stateful: bool = False
+) -> keras.Model:
+    """A new model of `model`'s architecture that reads batches of `batch_size` (None: any),
+    its recurrent layers stateful or not; its weights are new (see `copy_weights`).
+
+    Works for a model made by `build_model` and for any ``keras.Sequential`` or functional model
+    that starts with ``keras.Input(batch_shape=...)``, such as the one a student builds from an
+    Embedding, an LSTM or GRU layer and a Dense layer.
+
+    Examples
+    --------
+    >>> model = build_model(80, 8, 16, batch_size=4, stateful=True)   # doctest: +SKIP
+    >>> twin = twin_model(model)                                       # doctest: +SKIP
+    >>> twin.inputs[0].shape, recurrent_layers(twin)[0].stateful       # doctest: +SKIP
+    ((None, None), False)
+    """
+    saved = getattr(model, "config_for_saving", None)
+    if saved is not None:
+        return build_model(**saved, batch_size=batch_size, stateful=stateful)
+    config = model.get_config()
+    config.pop("build_input_shape", None)
+    for layer in config.get("layers", []):
+        options = layer.get("config", {})
+        if layer.get("class_name") == "InputLayer" and options.get("batch_shape"):
+            options["batch_shape"] = [batch_size, *options["batch_shape"][1:]]
+        if layer.get("class_name") in ("LSTM", "GRU"):
+            options["stateful"] = stateful
+    return type(model).from_config(config)
 
 
 def reset_states(model: keras.Model) -> None:

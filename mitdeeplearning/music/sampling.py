@@ -1,10 +1,12 @@
 """Sampling new tunes from a trained model, many at once, in one compiled loop.
 
 The reference lab called the whole Keras model once per character, eagerly. Here the model's
-own layers are stepped inside a `tf.function`: each step embeds the last token, advances the
-recurrent cells (carrying their state), turns the logits into probabilities with a temperature
-and samples the next token, for a whole batch of tunes; the loop stops when every tune has
-ended (a blank line, which in ABC closes a tune) or reached `max_length`.
+own layers are stepped inside a `tf.function` (`mitdeeplearning.music.sampling_loop`): each step
+embeds the last token, advances the recurrent cells (carrying their state) and hands the logits
+to `sampling_step`, which samples the next token with a temperature, for a whole batch of tunes;
+the loop stops when every tune has ended (a blank line, which in ABC closes a tune) or reached
+`max_length`. `sampling_step` is the piece a student can write: ``generate(...,
+sampling_step=yours)`` samples with theirs.
 
 With ``fit_bars=True`` (the default for ABC text) the model is stepped one character at a time
 for the whole batch from Python instead, so that a bar that cannot fit the meter can be drawn
@@ -14,15 +16,19 @@ again (`mitdeeplearning.music.bar_sampling`): the model still proposes every not
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from ..guard import refuse_during_grading
 from .abc import FIELD_LINE_PATTERN
 from .bar_sampling import BAR_REDRAWS, sample_fitting_bars
-from .model import recurrent_layers
+from .sampling_loop import build_sampler, build_step, call_compiled, nucleus
 from .vocab import TUNE_SEPARATOR, Vocab
+
+__all__ = ["TEMPERATURE", "TOP_P", "TUNE_END", "GeneratedTunes", "generate", "nucleus",
+           "sampling_step"]  # fmt: skip
 
 #: The default temperature and nucleus, the lab's (`LAB_CONFIG`): a moderate temperature, and
 #: the unlikely tail cut off (benchmarks/RESULTS.md has the settings tried and their figures).
@@ -35,115 +41,72 @@ TUNE_END = ":|"
 _SAMPLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _model_parts(model):
-    """The embedding, the recurrent cells, their state sizes (a list per cell) and the Dense."""
-    embedding = model.get_layer("embedding")
-    dense = model.get_layer("logits")
-    cells = [layer.cell for layer in recurrent_layers(model)]
-    if not cells:
-        raise ValueError("generate needs a model with an LSTM or GRU layer (see build_model).")
-    state_sizes = [
-        [cell.state_size] if isinstance(cell.state_size, int) else list(cell.state_size)
-        for cell in cells
-    ]
-    return embedding, cells, state_sizes, dense
+def sampling_step(model_step, token, state, done, seed, temperature, newline):
+    r"""One step of sampling for a batch of tunes: the model reads each tune's last token, and
+    the next token is drawn from ``softmax(logits / temperature)``.
 
+    The piece of `generate` a student writes: ``generate(..., sampling_step=yours)`` calls
+    theirs instead, once per token, inside its compiled loop (a `tf.function`), so it must use
+    TensorFlow operations. The loop feeds each tune its given start itself.
 
-def _build_step(model):
-    """One compiled sampling step for a batch, its state passed in and out (for `fit_bars`)."""
-    embedding, cells, state_sizes, dense = _model_parts(model)
-    specs = [tf.TensorSpec([None, size], tf.float32) for sizes in state_sizes for size in sizes]
+    Parameters
+    ----------
+    model_step : callable
+        ``model_step(token, state) -> (logits, new_state)``: the model reads `token` from
+        `state` and gives the next token's logits, ``(batch, vocab)`` float32, and its new
+        state. With nucleus sampling (``top_p``) the tokens outside the nucleus already have
+        logits of -inf.
+    token : tf.Tensor
+        Each tune's last token, ``(batch,)`` int32.
+    state : list of tf.Tensor
+        The model's state, ``(batch, units)`` float32 tensors: two per LSTM layer, one per GRU.
+    done : tf.Tensor
+        ``(batch,)`` bool: the tunes that have ended.
+    seed : tf.Tensor
+        ``(2,)`` int64: this step's seed for ``tf.random.stateless_categorical``. The same seed
+        draws the same tokens, so generation is reproducible.
+    temperature : tf.Tensor
+        float32, above 0: divides the logits before sampling.
+    newline : tf.Tensor
+        int32, the id of ``"\n"`` (-1 when tunes do not end at a blank line).
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.int32),  # the last token of each tune (batch,)
-            specs,  # the state, one (batch, units) tensor per state tensor of the model
-            tf.TensorSpec([], tf.float32),  # temperature
-            tf.TensorSpec([], tf.float32),  # top_p
-            tf.TensorSpec([2], tf.int64),  # seed
-        ]
-    )
-    def step(token, flat_states, temperature, top_p, seed):
-        x = embedding(token[:, None])[:, 0, :]  # (batch, embedding_dim)
-        new_states, k = [], 0
-        for cell, sizes in zip(cells, state_sizes, strict=True):
-            x, state = cell(x, list(flat_states[k : k + len(sizes)]))
-            k += len(sizes)
-            new_states += list(state) if isinstance(state, list | tuple) else [state]
-        logits = nucleus(dense(x) / temperature, top_p)  # (batch, vocab)
-        sampled = tf.random.stateless_categorical(logits, 1, seed=seed, dtype=tf.int32)[:, 0]
-        return sampled, new_states
+    Returns
+    -------
+    next_token : tf.Tensor
+        ``(batch,)`` int32, `newline` for a tune that has ended.
+    state : list of tf.Tensor
+        The new state, from `model_step`.
+    done : tf.Tensor
+        ``(batch,)`` bool: `done`, and the tunes that just wrote a blank line (their last token
+        and the new one both `newline`). It never goes back to False.
 
-    return step, [size for sizes in state_sizes for size in sizes]
+    Examples
+    --------
+    Three tokens, 0 the newline; after 0 or 1 the model always writes 0, after 2 always 1:
 
-
-def _build_sampler(model):
-    embedding, cells, state_sizes, dense = _model_parts(model)
-
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, None], tf.int32),  # prefix ids (batch, longest prefix)
-            tf.TensorSpec([None], tf.int32),  # each row's prefix length (batch,)
-            tf.TensorSpec([], tf.int32),  # total steps
-            tf.TensorSpec([], tf.float32),  # temperature
-            tf.TensorSpec([], tf.float32),  # top_p (1: no nucleus)
-            tf.TensorSpec([], tf.int64),  # seed
-            tf.TensorSpec([None], tf.int32),  # stop sequence (0, 1 or 2 ids)
-        ]
-    )
-    def sample(prefix, prefix_len, steps, temperature, top_p, seed, stop):
-        batch = tf.shape(prefix)[0]
-        longest = tf.shape(prefix)[1]
-        states = [[tf.zeros([batch, size]) for size in sizes] for sizes in state_sizes]
-        token = prefix[:, 0]
-        previous = tf.fill([batch], -1)
-        done = tf.zeros([batch], tf.bool)
-        out = tf.TensorArray(tf.int32, size=steps)
-        stop_len = tf.shape(stop)[0]
-        last_stop = tf.cond(stop_len > 0, lambda: stop[stop_len - 1], lambda: tf.constant(-1))
-        first_stop = tf.cond(stop_len > 1, lambda: stop[0], lambda: tf.constant(-1))
-        for t in tf.range(steps):
-            x = embedding(token[:, None])[:, 0, :]  # (batch, embedding_dim)
-            new_states = []
-            for cell, state in zip(cells, states, strict=True):
-                x, state = cell(x, state)
-                new_states.append(list(state) if isinstance(state, list | tuple) else [state])
-            states = new_states
-            logits = dense(x)  # (batch, vocab)
-            if temperature > 0:
-                logits = nucleus(logits / temperature, top_p)
-                sampled = tf.random.stateless_categorical(
-                    logits, 1, seed=tf.stack([seed, tf.cast(t, tf.int64)]), dtype=tf.int32
-                )[:, 0]
-            else:
-                sampled = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            forced = t + 1 < prefix_len  # (batch,): still reading the given start of the tune
-            nxt = tf.where(forced, prefix[:, tf.minimum(t + 1, longest - 1)], sampled)
-            nxt = tf.where(done, tf.fill([batch], last_stop), nxt)
-            ends = (nxt == last_stop) & ((previous == first_stop) | (stop_len < 2) | done)
-            # Only what the model wrote can end a tune, never the prefix.
-            done = done | (ends & tf.logical_not(forced) & (stop_len > 0))
-            out = out.write(t, nxt)
-            previous, token = token, nxt
-            if tf.reduce_all(done):
-                break
-        return tf.transpose(out.stack())  # (batch, steps_taken)
-
-    return sample
-
-
-def nucleus(logits, top_p):
-    """`logits` with every token outside the nucleus set to -inf: the smallest set of most likely
-    tokens whose probabilities add up to at least `top_p` (Holtzman et al., "The Curious Case of
-    Neural Text Degeneration", ICLR 2020). ``(batch, vocab)`` in and out; `top_p` >= 1 keeps all.
+    >>> import tensorflow as tf
+    >>> table = tf.math.log(tf.constant([[1.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]]))
+    >>> def model_step(token, state):
+    ...     return tf.gather(table, token), [s + 1.0 for s in state]  # the state counts steps
+    >>> last = tf.constant([1, 0, 2, 2])  # each tune's last token
+    >>> ended = tf.constant([False, False, False, True])
+    >>> token, state, done = sampling_step(
+    ...     model_step, last, [tf.zeros((4, 2))], ended, seed=tf.constant([7, 0], tf.int64),
+    ...     temperature=tf.constant(1.0), newline=tf.constant(0))
+    >>> token.numpy()  # a newline, a second newline, a note, and the ended tune's newline
+    array([0, 0, 1, 0], dtype=int32)
+    >>> done.numpy()  # the second tune wrote a blank line: it has ended
+    array([False,  True, False,  True])
+    >>> state[0].numpy()[:, 0]  # model_step's new state
+    array([1., 1., 1., 1.], dtype=float32)
     """
-    if top_p >= 1:
-        return logits
-    ranked = tf.sort(logits, direction="DESCENDING", axis=-1)
-    before = tf.math.cumsum(tf.nn.softmax(ranked), axis=-1, exclusive=True)
-    kept = tf.reduce_sum(tf.cast(before < top_p, tf.int32), axis=-1)  # >= 1: the top token
-    threshold = tf.gather(ranked, kept - 1, batch_dims=1)[:, None]
-    return tf.where(logits < threshold, tf.constant(-float("inf"), logits.dtype), logits)
+    refuse_during_grading("music.sampling_step")
+    logits, state = model_step(token, state)  # (batch, vocab), and the state after `token`
+    sampled = tf.random.stateless_categorical(logits / temperature, 1, seed=seed,
+                                              dtype=tf.int32)[:, 0]  # fmt: skip
+    sampled = tf.where(done, newline, sampled)  # an ended tune keeps writing newline
+    done = done | ((token == newline) & (sampled == newline))
+    return sampled, state, done
 
 
 def generate(
@@ -161,6 +124,7 @@ def generate(
     primer: str | list | None = None,
     fit_bars: bool = True,
     bar_redraws: int = BAR_REDRAWS,
+    sampling_step: Callable | None = None,
 ) -> GeneratedTunes:
     r"""Sample `num_tunes` new tunes (in parallel) from a model made by `build_model`.
 
@@ -213,6 +177,11 @@ def generate(
         otherwise. False samples as the model alone would.
     bar_redraws : int, default 4
         With `fit_bars`, how many times one bar may be drawn again before the last try is kept.
+    sampling_step : callable, optional
+        Your own sampling step, used instead of the package's `sampling_step` (see it for the
+        contract) at every temperature above 0, with or without `fit_bars`; it runs inside a
+        `tf.function`. The loop still feeds each tune its given start, and stops at
+        `max_length`.
 
     Returns
     -------
@@ -225,8 +194,17 @@ def generate(
     ------
     ValueError
         An argument out of range (the message names it), a `start`, `primer` or header with
-        tokens outside the vocabulary, or `headers` that are not ABC header lines.
+        tokens outside the vocabulary, `headers` that are not ABC header lines, a model that
+        cannot be stepped (not an Embedding, LSTM or GRU layers and Dense layers giving
+        logits), or your `sampling_step` failing inside the loop (`SamplingStepError`, which
+        names the cause).
     """
+    refuse_during_grading("music.generate")
+    if sampling_step is not None and not callable(sampling_step):
+        raise ValueError(
+            f"sampling_step={sampling_step!r} must be a function sampling_step(model_step, "
+            "token, state, done, seed, temperature, newline), or None for the package's."
+        )
     if isinstance(num_tunes, bool) or not isinstance(num_tunes, int) or num_tunes < 1:
         raise ValueError(f"num_tunes={num_tunes!r} must be a whole number, at least 1.")
     if not temperature >= 0:
@@ -258,7 +236,8 @@ def generate(
     else:
         primer_ids = stop_ids
     redraws = bar_redraws if fit_bars and vocab.is_text and temperature > 0 else None
-    sample = _Sampling(model, vocab, primer_ids, stop_ids, temperature, top_p or 1.0, redraws)
+    sample = _Sampling(model, vocab, primer_ids, stop_ids, temperature, top_p or 1.0, redraws,
+                       sampling_step)  # fmt: skip
     if header_list is None:
         return sample([prefix] * num_tunes, max_length, seed, len(prefix))
     # The model writes each tune's number and title, then reads the header it is given.
@@ -297,12 +276,21 @@ class _Sampling:
     """One model's compiled sampler with the arguments that stay the same for every call;
     `redraws` None samples without counting bars."""
 
-    def __init__(self, model, vocab, primer_ids, stop_ids, temperature, top_p, redraws):
-        if model not in _SAMPLERS:  # one compiled sampler per model, traced once
-            _SAMPLERS[model] = {"loop": _build_sampler(model)}
-        self.compiled = _SAMPLERS[model]
+    def __init__(self, model, vocab, primer_ids, stop_ids, temperature, top_p, redraws, step):
+        self.step = step or sampling_step
+        self.yours = step is not None and step is not sampling_step
+        # One compiled sampler per model and sampling step, traced once.
+        self.compiled = _SAMPLERS.setdefault(model, {})
         self.model, self.vocab, self.primer_ids, self.stop_ids = model, vocab, primer_ids, stop_ids
         self.temperature, self.top_p, self.redraws = temperature, top_p, redraws
+
+    def _compiled(self, kind: str):
+        """The model's compiled loop (``"loop"``) or single step (``"step"``) for this step."""
+        key = (kind, self.step)
+        if key not in self.compiled:
+            build = build_sampler if kind == "loop" else build_step
+            self.compiled[key] = build(self.model, self.step)
+        return self.compiled[key]
 
     def __call__(self, prefixes, max_length, seed, skip, stop=None, cut=True, fit_bars=True):
         """Tunes that start with each of `prefixes` (id arrays), up to `max_length` tokens; with
@@ -333,7 +321,8 @@ class _Sampling:
         padded = np.zeros((len(rows), lengths.max()), np.int32)
         for i, row in enumerate(rows):
             padded[i, : len(row)] = row
-        ids = self.compiled["loop"](
+        ids = call_compiled(
+            self._compiled("loop"),
             tf.constant(padded),
             tf.constant(lengths),
             tf.constant(total - 1, tf.int32),
@@ -341,21 +330,23 @@ class _Sampling:
             tf.constant(self.top_p, tf.float32),
             tf.constant(seed % 2**63, tf.int64),
             tf.constant(stop_ids, tf.int32),
+            yours=self.yours,
         ).numpy()
         return [np.concatenate([first, row]) for first, row in zip(padded[:, :1], ids, strict=True)]
 
     def _fitting_bars(self, rows, total, seed, stop_ids):
         """Each row's ids and its bars redrawn, stepping the batch from Python (`fit_bars`)."""
-        if "step" not in self.compiled:
-            self.compiled["step"] = _build_step(self.model)
-        step_fn, sizes = self.compiled["step"]
+        step_fn, sizes = self._compiled("step")
         temperature = tf.constant(self.temperature, tf.float32)
         top_p = tf.constant(self.top_p, tf.float32)
+        blank = len(stop_ids) == 2 and stop_ids[0] == stop_ids[1]
+        newline = tf.constant(stop_ids[-1] if blank else -1, tf.int32)
         seed = seed % 2**63
 
         def step(tokens, states, t):
-            sampled, new = step_fn(tokens, states, temperature, top_p,
-                                   tf.constant([seed, t], tf.int64))  # fmt: skip
+            sampled, new = call_compiled(step_fn, tokens, states, temperature, top_p,
+                                         tf.constant([seed, t], tf.int64), newline,
+                                         yours=self.yours)  # fmt: skip
             return sampled.numpy(), [s.numpy() for s in new]
 
         zeros = [np.zeros((len(rows), size), np.float32) for size in sizes]

@@ -30,6 +30,7 @@ PUBLIC = [
     "evaluate_bits",
     "LAB_CONFIG",
     "generate",
+    "sampling_step",
     "tune_to_midi",
     "midi_to_wav",
     "play",
