@@ -16,6 +16,9 @@ The package has one module per idea:
   a delegation in an answer's code before it runs;
 - `mitdeeplearning.grading.lab1`: Lab 1's checks (music generation, and TensorFlow basics from
   `mitdeeplearning.grading.basics`, re-exported);
+- `mitdeeplearning.grading.lab1_model`, `mitdeeplearning.grading.lab1_training` and
+  `mitdeeplearning.grading.lab1_sampling`: Lab 1's checks of the pieces that make the music
+  (one LSTM step, the model, the training step, the accuracy, the sampling step);
 - `mitdeeplearning.grading.lab2`: Lab 2's checks of the classifier (class weights, the
   weighted loss, predictions, the ROC curve), and `mitdeeplearning.grading.cams` its checks of
   Class Activation Maps and the pointing game.
@@ -51,7 +54,19 @@ import types
 # its own modules, never the ones the notebook may have patched.
 from mitdeeplearning._lazy import moved_names
 
-from . import basics, cams, compare, delegation, integrity, lab1, lab2, refusals
+from . import (
+    basics,
+    cams,
+    compare,
+    delegation,
+    integrity,
+    lab1,
+    lab1_model,
+    lab1_sampling,
+    lab1_training,
+    lab2,
+    refusals,
+)
 from .cams import check_cams, check_features_and_weights, check_pointing_game, check_upsample
 from .compare import GradingError
 from .lab1 import (
@@ -67,6 +82,9 @@ from .lab1 import (
     check_tensor,
     check_vectorise,
 )
+from .lab1_model import check_build_model, check_lstm_step
+from .lab1_sampling import check_sampling_step
+from .lab1_training import check_accuracy, check_train_step
 from .lab2 import check_class_weights, check_predict, check_roc, check_weighted_loss
 from .refusals import REFUSALS, Refusal
 
@@ -74,6 +92,8 @@ __all__ = [
     "REFUSALS",
     "GradingError",
     "Refusal",
+    "check_accuracy",
+    "check_build_model",
     "check_cams",
     "check_class_weights",
     "check_dense_layer",
@@ -83,13 +103,16 @@ __all__ = [
     "check_graph_function",
     "check_identity_model",
     "check_loss",
+    "check_lstm_step",
     "check_minimum",
     "check_model_output",
     "check_pointing_game",
     "check_predict",
     "check_roc",
     "check_sample",
+    "check_sampling_step",
     "check_tensor",
+    "check_train_step",
     "check_upsample",
     "check_vectorise",
     "check_weighted_loss",
@@ -177,6 +200,7 @@ def _copier(snapshot: integrity.Snapshot, loader_class: type = _CopyLoader):
 fresh = _copier(integrity.SNAPSHOT)
 integrity.record_baseline(
     [sys.modules[__name__], basics, cams, compare, delegation, integrity, lab1, lab2, refusals]
+    + [lab1_model, lab1_sampling, lab1_training]
 )
 
 
