@@ -182,10 +182,18 @@ def _state_dropped(model_step, token, state, done, seed, temperature, newline):
 @pytest.mark.parametrize(
     ("step", "message"),
     [
-        (_numpy_step, "must use TensorFlow operations: it runs inside tf.function"),
-        (_eager_step, "must use TensorFlow operations: it runs inside tf.function"),
-        (_two_outputs, r"must return three things, \(next_token, state, done\)"),
-        (_state_dropped, "must return the new state that model_step gave it, a list of 2"),
+        (_numpy_step, "^your sampling_step must use TensorFlow operations: it runs inside tf"),
+        (_eager_step, "^your sampling_step must use TensorFlow operations: it runs inside tf"),
+        (
+            _two_outputs,
+            r"^your sampling_step must return three things, \(next_token, state, "
+            r"done\); it returned tuple\.$",
+        ),
+        (
+            _state_dropped,
+            "^your sampling_step must return the new state that model_step gave "
+            "it, a list of 2 tensors; it returned 1.$",
+        ),
     ],
 )
 def test_a_step_that_breaks_the_contract_fails_clearly(fit_bars, step, message):
