@@ -39,7 +39,6 @@ from .refusals import refuses
 # Captured at import: a notebook that patches numpy afterwards does not change them.
 _asarray = np.asarray
 _float64 = np.float64
-_int64 = np.int64
 
 __all__ = ["check_build_model", "check_lstm_step", "close_to", "fail_if_graph_error"]
 
