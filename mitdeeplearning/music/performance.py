@@ -49,6 +49,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from .headers import header_fields
+
 if TYPE_CHECKING:  # heavy modules are imported inside the functions, to keep imports cheap
     import music21
     import pretty_midi
@@ -93,7 +95,6 @@ _BEAT_NAMES = {
     Fraction(3, 16): "dotted eighth notes",
     Fraction(1, 16): "sixteenth notes",
 }
-_HEADER_FIELD = re.compile(r"^\s*([A-Za-z])\s*:(.*)$")
 
 
 @dataclass(frozen=True)
@@ -181,13 +182,7 @@ def tune_tempo(text: str) -> Tempo:
     >>> print(tune_tempo("X:1\\nM:4/4\\nL:1/8\\nQ:120\\nK:G\\nGABc dedB|"))
     120 eighth notes a minute (the tune's Q:120)
     """
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        match = _HEADER_FIELD.match(line)
-        if match:
-            fields.setdefault(match.group(1).upper(), match.group(2).strip())
-            if match.group(1).upper() == "K":
-                break
+    fields = header_fields(text)
     if "Q" in fields:
         tempo = _parse_q(fields["Q"], _unit_length(fields.get("L"), fields.get("M")))
         if tempo is not None:
