@@ -31,6 +31,7 @@ NUMPY_ONLY = [
     "mitdeeplearning.grading.integrity",
     "mitdeeplearning.grading.lab1",
     "mitdeeplearning.grading.refusals",
+    "mitdeeplearning.grading.tracing",
     "mitdeeplearning.guard",
     "mitdeeplearning.music.abc",
     "mitdeeplearning.music.bar_scanner",

@@ -9,6 +9,8 @@ The package has one module per idea:
 
 - `mitdeeplearning.grading.compare`: reading, running and comparing an answer without trusting
   it, and the verdicts (`GradingError`, a check mark);
+- `mitdeeplearning.grading.tracing`: running an answer inside ``tf.function`` with nothing on
+  stderr, and the sentence for an answer that cannot run there;
 - `mitdeeplearning.grading.integrity`: what the checks rely on (builtins, NumPy, the guard,
   this package's text), recorded at first import and verified by every check;
 - `mitdeeplearning.grading.refusals`: what each exercise refuses to let an answer delegate to
@@ -66,6 +68,7 @@ from . import (
     lab1_training,
     lab2,
     refusals,
+    tracing,
 )
 from .cams import check_cams, check_features_and_weights, check_pointing_game, check_upsample
 from .compare import GradingError
@@ -200,7 +203,7 @@ def _copier(snapshot: integrity.Snapshot, loader_class: type = _CopyLoader):
 fresh = _copier(integrity.SNAPSHOT)
 integrity.record_baseline(
     [sys.modules[__name__], basics, cams, compare, delegation, integrity, lab1, lab2, refusals]
-    + [lab1_model, lab1_sampling, lab1_training]
+    + [lab1_model, lab1_sampling, lab1_training, tracing]
 )
 
 

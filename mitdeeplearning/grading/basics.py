@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from .compare import (
-    describe_error,
     expect_close,
     fail,
     flat_values,
@@ -33,6 +32,7 @@ from .compare import (
     verify_integrity,
 )
 from .refusals import refuses
+from .tracing import describe_error
 
 # Captured at import: a notebook that patches numpy afterwards does not change them.
 _asarray = np.asarray

@@ -5,7 +5,10 @@ which fails if anything the checks rely on was replaced (`integrity`) or if the 
 hands the exercise to a refused implementation (`refusals`, `delegation`), and returns an
 `Answer`: calling it runs the student's function through `call_answer` (an exception becomes a
 failure that names it) inside ``guard.grading_exercise``, so this package's own implementation
-of the exercise refuses to run, and checks again afterwards that nothing was replaced.
+of the exercise refuses to run, and checks again afterwards that nothing was replaced. The
+answer runs with TensorFlow's warnings silenced (nbgrader gives no points to a test cell that
+writes on stderr), and `Answer.in_graph` is the one way a check runs it inside ``tf.function``
+(`tracing`).
 
 What the answer returns is converted to a NumPy array of an explicit dtype, a copy, by
 `Answer.array` (`to_array`; an object that claims to equal everything is not numbers), and only
@@ -30,6 +33,7 @@ import numpy as np
 from .delegation import find_refused
 from .integrity import SNAPSHOT, find_tampering
 from .refusals import REFUSALS
+from .tracing import graph_failure, tensorflow_silenced, traced
 
 # Captured at import: a notebook that patches numpy afterwards does not change them.
 _array = np.array
@@ -42,7 +46,6 @@ __all__ = [
     "Answer",
     "GradingError",
     "call_answer",
-    "describe_error",
     "graded_answer",
     "verify_integrity",
     "expect_close",
@@ -204,17 +207,6 @@ def call_answer(function: Callable, name: str, *args: Any, **kwargs: Any) -> Any
         fail(f"`{name}` raised {type(exc).__name__}: {exc}")
 
 
-def describe_error(exc: BaseException) -> str:
-    """The error's type and the first line of its message, for a failure's sentence.
-
-    Examples
-    --------
-    >>> describe_error(ValueError("high <= 0\\nand more"))
-    'ValueError: high <= 0'
-    """
-    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
-
-
 def verify_integrity() -> None:
     """Fail if anything the checks rely on was replaced since grading was first imported.
 
@@ -281,9 +273,10 @@ class Answer:
     """A student's answer, run the way every check runs it.
 
     Each call runs inside ``guard.grading_exercise(check, refused)``, so the package's own
-    implementations of the exercise refuse to run; afterwards it fails if the answer left a
-    trace or profile function behind (one could rewrite the check's values as it runs), or
-    replaced anything the checks rely on. Build one with `graded_answer`.
+    implementations of the exercise refuse to run, with TensorFlow's warnings silenced;
+    afterwards it fails if the answer left a trace or profile function behind (one could
+    rewrite the check's values as it runs), or replaced anything the checks rely on. Build one
+    with `graded_answer`.
 
     Parameters
     ----------
@@ -299,6 +292,7 @@ class Answer:
 
     def __init__(self, function: Any, name: str, check: str, refused: tuple[str, ...]) -> None:
         self.function, self.name, self.check, self.refused = function, name, check, refused
+        self._graphs: dict[int, tuple] = {}  # id of a function -> (it, its tf.function)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the answer on `args` (see `call_answer`); its result, not yet trusted."""
@@ -307,7 +301,7 @@ class Answer:
     def run(self, function: Callable, name: str, *args: Any, **kwargs: Any) -> Any:
         """Run `function`, part of the answer (a method of the student's class), like a call."""
         tracers = (sys.gettrace(), sys.getprofile())
-        with _guard.grading_exercise(self.check, self.refused):
+        with _guard.grading_exercise(self.check, self.refused), tensorflow_silenced():
             try:
                 return call_answer(function, name, *args, **kwargs)
             finally:
@@ -343,21 +337,31 @@ class Answer:
 
         return self.run(attempt, name, *args)
 
-    def in_graph(self, function: Callable, name: str, why: str, *tensors: Any) -> Any:
+    def in_graph(self, function: Callable, name: str, why: str, *tensors: Any,
+                 operations: str = "TensorFlow/Keras operations") -> Any:  # fmt: skip
         """What `function` returns when ``tf.function`` traces and runs it on `tensors`, as a
-        later cell does (`why`); a failure that asks for TensorFlow operations if it cannot.
+        later cell or the package does (`why`: ``"music.train compiles it"``).
 
-        `function` itself is traced, never a wrapper of ours: AutoGraph cannot read the source
-        of a `fresh` copy's code and would warn on stderr, which costs a test cell its points.
+        `function` itself is traced, never a wrapper of ours (AutoGraph cannot read the source
+        of a `fresh` copy's code), once per answer (`tracing.traced`), and run like `run`,
+        with TensorFlow's warnings silenced: a check run again on the same function would
+        otherwise make TensorFlow warn on stderr that it retraces.
+
+        Raises
+        ------
+        GradingError
+            When it raises, with `tracing.graph_failure`'s sentence: NumPy or ``.numpy()`` on
+            the graph's tensors is told to use `operations` instead.
         """
-        import tensorflow as tf
-
-        value, exc = self.attempt(tf.function(function), name, *tensors, stub=False)
+        if not callable(function):
+            self.run(function, name)  # fails: "should be a function"
+        held, graph = self._graphs.get(id(function), (None, None))
+        if held is not function:
+            graph = traced(function)
+            self._graphs[id(function)] = (function, graph)
+        value, exc = self.attempt(graph, name, *tensors, stub=False)
         if exc is not None:
-            fail(
-                f"`{name}` must also run inside tf.function ({why}): use TensorFlow/Keras "
-                f"operations, not NumPy ({describe_error(exc)})."
-            )
+            fail(graph_failure(exc, name, why, operations))
         return value
 
     def _verify_after(self, name: str, tracers: tuple) -> None:

@@ -30,7 +30,6 @@ from .basics import (
 )
 from .compare import (
     Answer,
-    describe_error,
     expect_shape,
     fail,
     flat_values,
@@ -42,6 +41,7 @@ from .compare import (
     to_array,
 )
 from .refusals import refuses
+from .tracing import describe_error
 
 # Captured at import: a notebook that patches numpy afterwards does not change them.
 _asarray = np.asarray

@@ -9,10 +9,10 @@ prints a line starting with a check mark or fails with one sentence that says wh
 - `check_lstm_step`: one step of an LSTM cell, against Keras' ``LSTMCell`` with the same weights;
 - `check_build_model`: the Embedding → LSTM or GRU → Dense model, every option honoured.
 
-`close_to` and `fail_if_graph_error` are shared with the training and sampling checks.
-TensorFlow and Keras are imported when a check runs. Each check says next to it what its
-exercise refuses (`refuses`), runs the answer through `graded_answer`, and computes what it
-expects only after the answer's output has been read.
+`close_to` is shared with the training and sampling checks. TensorFlow and Keras are imported
+when a check runs. Each check says next to it what its exercise refuses (`refuses`), runs the
+answer through `graded_answer`, and computes what it expects only after the answer's output has
+been read.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from .compare import (
-    GradingError,
     expect_close,
     expect_shape,
     fail,
@@ -40,7 +39,7 @@ from .refusals import refuses
 _asarray = np.asarray
 _float64 = np.float64
 
-__all__ = ["check_build_model", "check_lstm_step", "close_to", "fail_if_graph_error"]
+__all__ = ["check_build_model", "check_lstm_step", "close_to"]
 
 
 def close_to(actual: np.ndarray, expected: np.ndarray, tol: float = 1e-4) -> bool:
@@ -56,35 +55,6 @@ def close_to(actual: np.ndarray, expected: np.ndarray, tol: float = 1e-4) -> boo
         return False
     scale = max([1.0, *(abs(v) for v in flat_values(expected))])
     return max_difference(actual, expected) <= tol * scale
-
-
-def fail_if_graph_error(error: GradingError, name: str, why: str) -> None:
-    """Fail with a hint when `error`, the failure of an answer that raised, came from NumPy or
-    ``.numpy()`` used on the symbolic tensors of ``tf.function``; otherwise do nothing.
-
-    Parameters
-    ----------
-    error : GradingError
-        Raised by `Answer.run` while handling the answer's own error (its ``__context__``).
-    name : str
-        The answer's name in the notebook.
-    why : str
-        Why it runs inside ``tf.function`` (``"music.train compiles it"``).
-    """
-    cause = error.__context__
-    text = str(cause).lower()
-    kind = type(cause).__name__
-    if (
-        kind in ("NotImplementedError", "OperatorNotAllowedInGraphError")
-        or "symbolic" in text
-        or (kind == "AttributeError" and "numpy" in text)
-    ):
-        lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
-        last = lines[-1] if lines else ""
-        fail(
-            f"`{name}` runs inside tf.function ({why}): use TensorFlow operations, not NumPy or "
-            f".numpy() on tensors ({last if last.startswith(kind) else f'{kind}: {last}'})."
-        )
 
 
 # ## One step of an LSTM cell ----------------------------------------------------------------------

@@ -261,8 +261,9 @@ def test_a_graph_function_may_return_numpy_but_must_trace(capsys):
     grading.check_graph_function(numpy_out_graph_function)
     assert capsys.readouterr().out.startswith("\N{CHECK MARK}")
     assert _message(grading.check_graph_function, numpy_graph_function).startswith(
-        "`func` must also run inside tf.function (the next cell traces it into a graph): use "
-        "TensorFlow/Keras operations, not NumPy ("
+        "`func` must run inside tf.function (the next cell traces it into a graph): use "
+        "TensorFlow/Keras operations, not NumPy or .numpy() on tensors (NotImplementedError: "
+        "Cannot convert a symbolic tf.Tensor"
     )
 
 
@@ -490,8 +491,8 @@ def numpy_loss(labels, logits):
         (
             numpy_loss,
             (
-                "`compute_loss` must also run inside tf.function (the training step runs it "
-                "there): use TensorFlow/Keras operations, not NumPy ("
+                "`compute_loss` must run inside tf.function (the training step runs it "
+                "there): use TensorFlow/Keras operations, not NumPy or .numpy() on tensors ("
             ),
         ),
     ],

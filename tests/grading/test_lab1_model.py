@@ -311,7 +311,10 @@ MISTAKES = [
     ("check_train_step", _train_step(loss_of="sum"), "the mean loss over the batch and time"),
     ("check_train_step", _train_step(after=True), "before the step is"),
     ("check_train_step", _train_step(fit=True), "model.fit is not the exercise"),
-    ("check_train_step", _train_step(numpy_loss=True), "runs inside tf.function (music.train"),
+    ("check_train_step", _train_step(numpy_loss=True),
+     "`train_step` must run inside tf.function (music.train compiles it): use TensorFlow/Keras "
+     "operations, not NumPy or .numpy() on tensors (AttributeError: 'SymbolicTensor' object has "
+     "no attribute 'numpy')."),
     ("check_sampling_step", _sampling(temperature=False), "At temperature 0.5 the tokens after"),
     ("check_sampling_step", _sampling(stateful_draw=True), "The same seed gave other tokens"),
     ("check_sampling_step", _sampling(seed_part=0),
@@ -322,7 +325,8 @@ MISTAKES = [
     ("check_sampling_step", _sampling(blank_ends=False), "A blank line ends a tune"),
     ("check_sampling_step", _sampling(single_newline_ends=True), "A single newline does not end"),
     ("check_sampling_step", _sampling(numpy=True),
-     "`sampling_step` runs inside tf.function (music.generate compiles it): use TensorFlow"),
+     "`sampling_step` must run inside tf.function (music.generate compiles it): use "
+     "TensorFlow/Keras operations, not NumPy or .numpy() on tensors (NotImplementedError: "),
     ("check_accuracy", _accuracy(axis=1), "Take the argmax over the last axis"),
     ("check_accuracy", _accuracy(count=True), "not their count"),
     ("check_accuracy", _accuracy(per_row=True), "average over every position"),

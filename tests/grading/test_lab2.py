@@ -205,7 +205,15 @@ MISTAKES = [
     ("check_class_weights", lambda y: np.bincount(y, minlength=2) / len(y), "expected n / (2 n_c)"),
     ("check_weighted_loss", unweighted, "weight of its class"),
     ("check_weighted_loss", normalised_by_weights, "not by the sum of the weights"),
-    ("check_weighted_loss", numpy_loss, "tf.function"),
+    # The error's own message, not the "in user code:" line that TensorFlow puts first.
+    (
+        "check_weighted_loss",
+        numpy_loss,
+        "`weighted_cross_entropy` must run inside tf.function (the training step compiles it): "
+        "use TensorFlow operations such as tf.gather and "
+        "tf.nn.sparse_softmax_cross_entropy_with_logits, not NumPy or .numpy() on tensors "
+        "(NotImplementedError: Cannot convert a symbolic tf.Tensor",
+    ),
     ("check_predict", sigmoid_probability, "softmax of both logits"),
     ("check_predict", argmax_prediction, "At threshold 0.2"),
     ("check_roc", roc_per_sample, "tied scores move together"),
