@@ -212,6 +212,22 @@ def test_any_music21_exception_is_caught_and_its_chatter_silenced(monkeypatch, c
     assert capsys.readouterr() == ("", "")
 
 
+def test_the_parse_skips_beaming_and_leaves_it_as_it_was(monkeypatch):
+    # music21's beaming took three quarters of a check's time and decides nothing about
+    # validity: it is skipped while the check parses, and back afterwards, error or not.
+    from music21 import stream
+
+    def beaming_fails(self, *args, **kwargs):
+        raise RuntimeError("beaming ran")
+
+    monkeypatch.setattr(stream.Stream, "makeBeams", beaming_fails)
+    assert check_tune(REEL).valid
+    assert not check_tune("X:1\nM:2/4\nL:1/8\nK:C\n" + "__^C DEF | GABc |\n" * 4).valid
+    assert "makeBeams" not in vars(stream.Part)
+    with pytest.raises(RuntimeError, match="beaming ran"):
+        stream.Part().makeBeams()
+
+
 # ## Calibration on real collections ---------------------------------------------------------
 
 
