@@ -178,6 +178,17 @@ class Anything:
 def vectorise_string(string):
     return Anything()
 """,
+    # Lab 1: the package's own sampling step, its guard switched off in the module that holds it.
+    "sampling_step": """
+import mitdeeplearning.music.sampling as package_sampling
+
+package_sampling.refuse_during_grading = lambda name: None
+
+
+def sampling_step(model_step, token, state, done, seed, temperature, newline):
+    step = package_sampling.sampling_step
+    return step(model_step, token, state, done, seed, temperature, newline)
+""",
     # Lab 2: a constant loss with its check replaced, and curves that equal everything.
     "weighted_loss": """
 def weighted_cross_entropy(labels, logits, class_weights):
