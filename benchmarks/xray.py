@@ -61,7 +61,9 @@ from mitdeeplearning.xray import (  # noqa: E402
     energy_in_mask,
     insertion_curve,
     load_pneumothorax,
+    location_prior,
     make_synthetic_cxr,
+    mask_sides,
     pointing_game,
     randomization_check,
     roc,
@@ -173,14 +175,10 @@ def cues_part(data: dict) -> dict:
 
 def prior_heat_maps(train_masks: np.ndarray, test_masks: np.ndarray) -> tuple:
     """``(overall, per_side)`` heat maps ``(n_test, H, W)``: how often each pixel is in the
-    training masks, over all of them and over those on the test mask's side."""
-    pb = baselines()
-
-    overall = np.broadcast_to(train_masks.sum(0, dtype=np.float64), test_masks.shape)
-    train_sides, test_sides = pb.mask_sides(train_masks), pb.mask_sides(test_masks)
-    per_side = np.stack([train_masks[train_sides == s].sum(0, dtype=np.float64)
-                         for s in test_sides])  # fmt: skip
-    return overall, per_side
+    training masks, over all of them and over those on the test mask's side
+    (`location_prior`)."""
+    overall = np.broadcast_to(location_prior(train_masks), test_masks.shape)
+    return overall, location_prior(train_masks, sides=mask_sides(test_masks))
 
 
 def localisation_part(model, data: dict, seed: int) -> dict:

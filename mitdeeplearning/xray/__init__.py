@@ -44,11 +44,15 @@ _EXPORTS = {
     "energy_in_mask": "localisation",
     "cam_iou": "localisation",
     "iobb_hits": "localisation",
+    "location_prior": "localisation",
+    "mask_sides": "localisation",
     "deletion_curve": "faithfulness",
     "insertion_curve": "faithfulness",
     "randomization_check": "faithfulness",
     "overlay": "plots",
     "plot_cams": "plots",
+    "worst_cases": "plots",
+    "plot_failures": "plots",
 }
 
 __all__ = sorted(_EXPORTS)

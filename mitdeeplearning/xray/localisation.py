@@ -10,6 +10,11 @@ where the pneumothorax really is, as a pixel mask or a bounding box, on positive
 * `cam_iou`: the overlap (intersection over union) of the map's hot region with the mask.
 * `iobb_hits`: ChestX-ray8's localisation accuracy (Wang et al., 2017): boxes around the hot
   regions, scored by the share of a box that lies in the ground-truth box (IoBB).
+
+A score means little without the strongest simple baseline beside it: `location_prior` is a
+map that ignores the image and says "where pneumothoraces usually are" (how often each pixel
+lies in the training masks), optionally on the side each lesion is known to be on
+(`mask_sides`). Scored like a CAM, it shows how much of a map's score a fixed guess earns.
 """
 
 from __future__ import annotations
@@ -281,3 +286,128 @@ def iobb_hits(
         raise ValueError(f"thresholds={thresholds!r} must be T(IoBB) values in [0, 1).")
     best = iobb(cams, boxes, cam_threshold)
     return {t: best > t for t in values}
+
+
+def _check_masks(masks, name: str) -> np.ndarray:
+    """``(n, height, width) bool``; a ValueError naming `name` otherwise."""
+    masks = np.asarray(masks)
+    if masks.ndim != 3:
+        raise ValueError(
+            f"{name} must have shape (n, height, width), got shape {masks.shape} "
+            "(for one mask pass mask[None])."
+        )
+    if masks.dtype != bool:
+        if not np.issubdtype(masks.dtype, np.number) or not np.isin(masks, (0, 1)).all():
+            raise ValueError(f"{name} must be boolean (or 0/1) arrays, got dtype {masks.dtype}.")
+        masks = masks.astype(bool)
+    return masks
+
+
+def mask_sides(masks) -> np.ndarray:
+    """Which half of the image each mask lies in, by the column of its centroid.
+
+    Parameters
+    ----------
+    masks : bool array of shape (n, height, width)
+        Ground-truth regions, none empty.
+
+    Returns
+    -------
+    int64 array of shape (n,)
+        0 when the mask's centroid is in the image's left half (columns ``< width / 2``), 1 in
+        its right half. On a frontal film the patient's right lung is on the image's left.
+
+    Raises
+    ------
+    ValueError
+        If `masks` is not an ``(n, height, width)`` boolean array or a mask is empty.
+
+    Examples
+    --------
+    >>> masks = np.zeros((2, 4, 8), bool)
+    >>> masks[0, 1:3, 1:3] = True   # left half
+    >>> masks[1, 0:2, 5:8] = True   # right half
+    >>> mask_sides(masks).tolist()
+    [0, 1]
+    """
+    masks = _check_masks(masks, "masks")
+    counts = masks.sum(axis=(1, 2))
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        raise ValueError(
+            f"masks {empty[:5].tolist()} {'is' if len(empty) == 1 else 'are'} empty: a side "
+            "needs a region; select the positives first (masks[labels == 1])."
+        )
+    columns = np.arange(masks.shape[2], dtype=np.float64)
+    centroid = (masks.sum(axis=1) * columns).sum(axis=1) / counts
+    return (centroid >= masks.shape[2] / 2).astype(np.int64)
+
+
+def location_prior(masks, sides=None) -> np.ndarray:
+    """Where the disease usually is: the share of training masks that cover each pixel.
+
+    A map that never looks at the image to be mapped. Its maximum is the pixel most often
+    inside the training masks: used as a saliency map it points there every time, the
+    strongest single guess a pointing game can be scored against. With `sides`, each map is
+    made from the training masks on the side its own image is known to have the lesion on, a
+    stronger baseline still (it is told the side).
+
+    Parameters
+    ----------
+    masks : bool array of shape (m, height, width)
+        The training masks; empty ones (images without the disease) are skipped.
+    sides : int array of shape (n,), optional
+        The side (0: the image's left half, 1: its right half, as `mask_sides` gives them) of
+        each image to map, e.g. ``mask_sides(test_masks)``.
+
+    Returns
+    -------
+    float64 array of shape (height, width), or (n, height, width) with `sides`
+        In [0, 1]: the share of the (non-empty) training masks, or of those on the given side,
+        that cover each pixel. Score it like a CAM: ``pointing_game(np.broadcast_to(prior,
+        test_masks.shape), test_masks)``, `energy_in_mask`.
+
+    Raises
+    ------
+    ValueError
+        If `masks` holds no non-empty mask, `sides` holds a value other than 0 and 1, or a
+        side has no training mask.
+
+    See Also
+    --------
+    mask_sides : the side of each mask.
+    pointing_game, energy_in_mask : the scores to compare it with.
+
+    Examples
+    --------
+    >>> train = np.zeros((3, 4, 4), bool)
+    >>> train[0, 0, 0] = train[1, 0, :2] = train[2, 3, 3] = True
+    >>> location_prior(train)[0].tolist()   # pixel (0, 0) is in 2 of the 3 masks
+    [0.6666666666666666, 0.3333333333333333, 0.0, 0.0]
+    >>> location_prior(train, sides=[1])[0, 3].tolist()   # right side: only the third mask
+    [0.0, 0.0, 0.0, 1.0]
+    """
+    masks = _check_masks(masks, "masks")
+    masks = masks[masks.reshape(len(masks), -1).any(axis=1)]
+    if not len(masks):
+        raise ValueError(
+            "masks holds no non-empty mask: pass the training masks of images with the disease."
+        )
+    if sides is None:
+        return masks.mean(axis=0, dtype=np.float64)
+    sides = np.asarray(sides)
+    if sides.ndim != 1 or not np.isin(sides, (0, 1)).all():
+        raise ValueError(
+            f"sides must be a 1-D array of 0 (left half) and 1 (right half), got "
+            f"{np.unique(sides)[:5].tolist()} of shape {sides.shape}; mask_sides(masks) gives them."
+        )
+    own = mask_sides(masks)
+    priors = np.zeros((2, *masks.shape[1:]))
+    for side in np.unique(sides):
+        if not (own == side).any():
+            raise ValueError(
+                f"no training mask lies on side {int(side)} "
+                f"({'left' if side == 0 else 'right'} half), so it has no prior."
+            )
+        priors[side] = masks[own == side].mean(axis=0, dtype=np.float64)
+    return priors[sides.astype(np.int64)]

@@ -4,6 +4,10 @@ A map is drawn over the grey image in a perceptually uniform colormap (``magma``
 less, brighter is more, readable in greyscale and by colour-blind readers), and only where it
 is high: each pixel's opacity grows with the map, so the anatomy stays visible where the map
 says nothing. The ground-truth region, where known, is outlined.
+
+`plot_cams` draws a grid of cases; `worst_cases` picks the model's worst errors (the positives
+it scored lowest, the negatives it scored highest) and `plot_failures` draws them, one row per
+class, each case named by what the decision at a threshold made of it.
 """
 
 from __future__ import annotations
@@ -154,6 +158,22 @@ def plot_cams(
 
     cols = min(ncols, n)
     rows = -(-n // cols)
+    fig, axes = _panels(plt, rows, cols, panel_size)
+    for i in range(n):
+        parts = []
+        if labels is not None:
+            parts.append(str(class_names[int(labels[i])]))
+        if probabilities is not None:
+            parts.append(f"p = {float(probabilities[i]):.2f}")
+        pair = axes[i // cols, 2 * (i % cols)], axes[i // cols, 2 * (i % cols) + 1]
+        mask = None if masks is None else masks[i]
+        _draw_case(pair, images[i], cams[i], mask, ", ".join(parts) or f"case {i}", alpha, cmap)
+    fig.tight_layout()
+    return fig
+
+
+def _panels(plt, rows: int, cols: int, panel_size: float):
+    """A figure of `rows` x `cols` cases, two panels each, every axis off until drawn on."""
     fig, axes = plt.subplots(
         rows,
         2 * cols,
@@ -162,20 +182,132 @@ def plot_cams(
     )
     for ax in axes.flat:
         ax.axis("off")
-    for i in range(n):
-        left, right = axes[i // cols, 2 * (i % cols)], axes[i // cols, 2 * (i % cols) + 1]
-        left.imshow(_grey(images[i]), cmap="gray", vmin=0, vmax=1)
-        right.imshow(overlay(images[i], cams[i], alpha=alpha, cmap=cmap))
-        parts = []
-        if labels is not None:
-            parts.append(str(class_names[int(labels[i])]))
-        if probabilities is not None:
-            parts.append(f"p = {float(probabilities[i]):.2f}")
-        left.set_title(", ".join(parts) or f"case {i}", fontsize="small", loc="left")
-        if masks is not None and np.any(masks[i]):
-            for ax in (left, right):
-                ax.contour(
-                    np.asarray(masks[i], dtype=float), levels=[0.5], colors="cyan", linewidths=1
-                )
+    return fig, axes
+
+
+def _draw_case(pair, image, cam, mask, title: str, alpha: float, cmap: str) -> None:
+    """The X-ray on the left axis, the map over it on the right, the mask outlined on both."""
+    left, right = pair
+    left.imshow(_grey(image), cmap="gray", vmin=0, vmax=1)
+    right.imshow(overlay(image, cam, alpha=alpha, cmap=cmap))
+    left.set_title(title, fontsize="small", loc="left")
+    if mask is not None and np.any(mask):
+        for ax in pair:
+            ax.contour(np.asarray(mask, dtype=float), levels=[0.5], colors="cyan", linewidths=1)
+
+
+def _labels_and_probabilities(labels, probabilities) -> tuple[np.ndarray, np.ndarray]:
+    labels, probabilities = np.asarray(labels), np.asarray(probabilities)
+    if labels.ndim != 1 or not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"labels must be a 1-D array of 0s and 1s, got shape {labels.shape}.")
+    if probabilities.shape != labels.shape or not np.issubdtype(probabilities.dtype, np.number):
+        raise ValueError(
+            f"probabilities must be numbers of shape {labels.shape} (one per label), got "
+            f"{probabilities.dtype} of shape {probabilities.shape}."
+        )
+    if not np.isfinite(probabilities).all():
+        raise ValueError("probabilities holds NaN or infinite values.")
+    return labels.astype(np.int64), probabilities.astype(np.float64)
+
+
+def worst_cases(labels, probabilities, count: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """The model's worst errors: the positives it scored lowest, the negatives it scored highest.
+
+    Parameters
+    ----------
+    labels : int array of shape (n,)
+        True classes, 0 or 1.
+    probabilities : float array of shape (n,)
+        The model's probability of class 1 (any score that ranks like it).
+    count : int, default 4
+        How many of each, at most.
+
+    Returns
+    -------
+    positives, negatives : int64 arrays of shape (k,), k <= count
+        Indices into `labels`, worst first: the positives by increasing probability, the
+        negatives by decreasing probability (ties in index order). Whether they are errors
+        depends on the threshold: `plot_failures` says so for each.
+
+    Examples
+    --------
+    >>> worst_cases([1, 0, 1, 0, 1], [0.9, 0.8, 0.1, 0.2, 0.5], count=2)
+    (array([2, 4]), array([1, 3]))
+    """
+    labels, probabilities = _labels_and_probabilities(labels, probabilities)
+    if not (isinstance(count, int | np.integer) and count >= 1):
+        raise ValueError(f"count={count!r} must be a positive integer.")
+    positives = np.flatnonzero(labels == 1)
+    negatives = np.flatnonzero(labels == 0)
+    positives = positives[np.argsort(probabilities[positives], kind="stable")]
+    negatives = negatives[np.argsort(-probabilities[negatives], kind="stable")]
+    return positives[:count].astype(np.int64), negatives[:count].astype(np.int64)
+
+
+def plot_failures(
+    images,
+    cams,
+    labels,
+    probabilities,
+    threshold: float,
+    *,
+    masks=None,
+    alpha: float = 0.45,
+    cmap: str = "magma",
+    panel_size: float = 2.2,
+) -> matplotlib.figure.Figure:
+    """A gallery of cases, positives on the first row and negatives on the second, each named
+    by the decision at `threshold`: "missed" or "caught", "false alarm" or "cleared".
+
+    Parameters
+    ----------
+    images : array of shape (n, height, width) or (n, height, width, channels)
+        The X-rays of the cases (e.g. those `worst_cases` picks), floats in [0, 1].
+    cams : array of shape (n, height, width)
+        Their maps.
+    labels : int array of shape (n,)
+        True classes, 0 or 1.
+    probabilities : float array of shape (n,)
+        The model's probability of class 1; a case is called positive when ``p >= threshold``.
+    threshold : float
+        The operating point.
+    masks : bool array of shape (n, height, width), optional
+        Ground-truth regions, outlined in cyan.
+    alpha, cmap, panel_size : float, str, float
+        As for `plot_cams`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per class present, in the order given within each row.
+    """
+    import matplotlib.pyplot as plt
+
+    labels, probabilities = _labels_and_probabilities(labels, probabilities)
+    images, cams = np.asarray(images), np.asarray(cams)
+    n = len(labels)
+    if n == 0:
+        raise ValueError("There is nothing to draw: no cases.")
+    if cams.shape[:1] != (n,) or cams.ndim != 3 or len(images) != n:
+        raise ValueError(
+            f"images and cams must hold one case per label ({n}), got {len(images)} images and "
+            f"cams of shape {cams.shape} (expected (n, height, width))."
+        )
+    if masks is not None and np.shape(masks) != cams.shape:
+        raise ValueError(f"masks must have shape {cams.shape}, got {np.shape(masks)}.")
+    if not (isinstance(threshold, int | float | np.number) and np.isfinite(threshold)):
+        raise ValueError(f"threshold={threshold!r} must be a finite number.")
+    rows = [np.flatnonzero(labels == label) for label in (1, 0)]
+    rows = [row for row in rows if len(row)]
+    fig, axes = _panels(plt, len(rows), max(len(row) for row in rows), panel_size)
+    names = {(1, True): "caught", (1, False): "missed", (0, True): "false alarm",
+             (0, False): "cleared"}  # fmt: skip
+    for r, row in enumerate(rows):
+        for c, i in enumerate(row):
+            flagged = bool(probabilities[i] >= threshold)
+            title = f"{names[labels[i], flagged]}, p = {probabilities[i]:.2f}"
+            mask = None if masks is None else masks[i]
+            pair = axes[r, 2 * c], axes[r, 2 * c + 1]
+            _draw_case(pair, images[i], cams[i], mask, title, alpha, cmap)
     fig.tight_layout()
     return fig

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 
-from mitdeeplearning.xray import cam_iou, energy_in_mask, iobb_hits, pointing_game
+from mitdeeplearning.xray import (
+    cam_iou,
+    energy_in_mask,
+    iobb_hits,
+    location_prior,
+    mask_sides,
+    pointing_game,
+)
 from mitdeeplearning.xray.localisation import iobb
 
 
@@ -107,3 +115,70 @@ def test_iobb_hand_example():
         iobb_hits(cams, np.zeros((3, 4)))
     with pytest.raises(ValueError, match="T\\(IoBB\\)"):
         iobb_hits(cams, boxes, thresholds=(1.5,))
+
+
+def test_location_prior_counts_the_training_masks_and_skips_empty_ones():
+    train = np.zeros((5, 6, 8), bool)
+    train[0, 1:3, 0:2] = True
+    train[1, 1:2, 0:3] = True
+    train[2, 4:6, 6:8] = True  # train[3] and train[4] are negatives: empty
+    prior = location_prior(train)
+    assert prior.shape == (6, 8) and prior.dtype == np.float64
+    assert prior[1, 0] == pytest.approx(2 / 3) and prior[2, 0] == pytest.approx(1 / 3)
+    assert prior[5, 7] == pytest.approx(1 / 3) and prior[0, 4] == 0.0
+    assert mask_sides(train[:3]).tolist() == [0, 0, 1]
+
+
+def test_the_prior_per_side_uses_only_that_sides_masks():
+    train = np.zeros((3, 6, 8), bool)
+    train[0, 0:2, 0:2] = train[1, 0:1, 0:3] = True  # left half
+    train[2, 4:6, 6:8] = True  # right half
+    maps = location_prior(train, sides=[1, 0, 1])
+    assert maps.shape == (3, 6, 8)
+    assert maps[0].max() == 1.0 and maps[0][train[2]].min() == 1.0 and maps[0][:, :4].max() == 0
+    assert maps[1][0, 0] == 1.0 and maps[1][:, 4:].max() == 0
+    assert np.array_equal(maps[0], maps[2])
+
+
+def test_the_prior_scored_as_a_map_is_the_most_hit_pixel_baseline():
+    # Pointing at the pixel most often inside the training masks, every time: the prior's
+    # own maximum, so the pointing game scores the prior itself.
+    rng = np.random.default_rng(0)
+    train = np.zeros((30, 32, 32), bool)
+    test = np.zeros((10, 32, 32), bool)
+    for masks in (train, test):
+        for mask in masks:
+            top, left = rng.integers(0, 24, size=2)
+            mask[top : top + 8, left : left + 8] = True
+    prior = location_prior(train)
+    point = np.zeros(test.shape)
+    row, col = np.unravel_index(np.argmax(prior), prior.shape)
+    point[:, row, col] = 1.0
+    scored = pointing_game(np.broadcast_to(prior, test.shape), test, 2.0)
+    assert np.array_equal(scored, pointing_game(point, test, 2.0))
+    per_side = location_prior(train, sides=mask_sides(test))
+    assert per_side.shape == test.shape
+    energy = energy_in_mask(per_side, test)
+    assert np.all((energy >= 0) & (energy <= 1))
+
+
+@pytest.mark.parametrize(
+    ("masks", "sides", "message"),
+    [
+        (np.zeros((3, 4, 4), bool), None, "no non-empty mask"),
+        (np.ones((2, 4), bool), None, "shape (n, height, width)"),
+        (np.full((1, 4, 4), 0.5), None, "boolean"),
+        (np.ones((2, 4, 4), bool), [0, 2], "0 (left half) and 1 (right half)"),
+        (np.pad(np.ones((1, 4, 2), bool), ((0, 0), (0, 0), (0, 2))), [1], "no training mask"),
+    ],
+)
+def test_location_prior_refuses_bad_arguments(masks, sides, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        location_prior(masks, sides)
+
+
+def test_mask_sides_refuses_an_empty_mask():
+    masks = np.zeros((2, 4, 4), bool)
+    masks[0, 0, 0] = True
+    with pytest.raises(ValueError, match=r"masks \[1\] is empty"):
+        mask_sides(masks)
