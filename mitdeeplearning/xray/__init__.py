@@ -37,6 +37,7 @@ _EXPORTS = {
     "roc": "evaluation",
     "plot_roc": "evaluation",
     "confusion_at": "evaluation",
+    "wilson_interval": "evaluation",
     # explanation and its scores
     "class_activation_maps": "cam",
     "grad_cam": "cam",

@@ -5,12 +5,14 @@ threshold turns it into one. The ROC curve shows every threshold at once: for ea
 positive rate (sensitivity, TPR = TP / (TP + FN)) against the false positive rate
 (1 - specificity, FPR = FP / (FP + TN)). Its area (AUC) is the chance that a random positive
 scores higher than a random negative: 0.5 is a coin, 1.0 a perfect ranking. `confusion_at`
-fixes one threshold and counts what it gets right and wrong.
+fixes one threshold and counts what it gets right and wrong, and `wilson_interval` says how
+precisely a rate measured on few patients (a sensitivity on 40 positives) is known.
 """
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -171,6 +173,72 @@ def confusion_at(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
         "npv": ratio(tn, tn + fn),
         "accuracy": ratio(tp + tn, len(y_true)),
     }
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion: where the true rate lies, given `successes`
+    out of `n` (Wilson, 1927).
+
+    Better than the textbook ``p ± z sqrt(p (1 - p) / n)`` for the small counts and the rates
+    near 0 or 1 of a medical test: it stays inside [0, 1] and does not shrink to a point at
+    ``successes = n``.
+
+    Parameters
+    ----------
+    successes : int
+        How many of the `n` trials succeeded (the positives caught, for a sensitivity), from 0
+        to `n`.
+    n : int
+        How many trials (the positives in the set, for a sensitivity); at least 1.
+    confidence : float, default 0.95
+        The interval's coverage, strictly between 0 and 1.
+
+    Returns
+    -------
+    low, high : float
+        The interval's ends, ``0 <= low <= successes / n <= high <= 1``.
+
+    Raises
+    ------
+    ValueError
+        If `n` < 1 (a rate of no trials is undefined: there is nothing to bound), `successes`
+        is not an integer from 0 to `n`, or `confidence` is not in (0, 1).
+
+    See Also
+    --------
+    confusion_at : the sensitivity and its counts at a threshold.
+
+    Examples
+    --------
+    A triage threshold that catches 38 of 40 positives: a sensitivity of 95 %, known to
+    within about 84 % to 99 %.
+
+    >>> low, high = wilson_interval(38, 40)
+    >>> round(low, 3), round(high, 3)
+    (0.835, 0.986)
+    >>> wilson_interval(0, 10)[0], wilson_interval(10, 10)[1]
+    (0.0, 1.0)
+    """
+    for name, value in (("successes", successes), ("n", n)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ValueError(f"{name}={value!r} must be an integer count.")
+    if n < 1:
+        raise ValueError(
+            f"n={n}: a proportion needs at least one trial (n >= 1); with no positives in the "
+            "set, say, there is no sensitivity to bound."
+        )
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes={successes} must lie between 0 and n={n}.")
+    if not (isinstance(confidence, int | float | np.floating) and 0 < confidence < 1):
+        raise ValueError(f"confidence={confidence!r} must be a number strictly between 0 and 1.")
+    z = NormalDist().inv_cdf(0.5 + float(confidence) / 2)
+    p, n = successes / n, int(n)
+    scale = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / scale
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / scale
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, not 1e-17 off
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def plot_roc(

@@ -1,4 +1,5 @@
-"""ROC curve and AUC against scikit-learn, the ROC plot's axes, and confusion counts."""
+"""ROC curve and AUC against scikit-learn, the ROC plot's axes, confusion counts, and the
+Wilson interval of a rate."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from mitdeeplearning.xray import confusion_at, plot_roc, roc
+from mitdeeplearning.xray import confusion_at, plot_roc, roc, wilson_interval
 from mitdeeplearning.xray.evaluation import youden_threshold
 
 matplotlib.use("Agg")
@@ -86,3 +87,62 @@ def test_confusion_at_on_a_hand_example():
     assert math.isnan(only_negatives["sensitivity"]) and only_negatives["specificity"] == 0.5
     with pytest.raises(ValueError, match="threshold"):
         confusion_at(y, score, threshold=float("nan"))
+
+
+# ## The Wilson interval ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("successes", "n", "confidence", "expected"),
+    [
+        (38, 40, 0.95, (0.8350, 0.9862)),  # a sensitivity on the lab's ~40 validation positives
+        (5, 10, 0.95, (0.2366, 0.7634)),
+        (0, 10, 0.95, (0.0, 0.2775)),
+        (10, 10, 0.95, (0.7225, 1.0)),
+    ],
+)
+def test_wilson_interval_known_values(successes, n, confidence, expected):
+    low, high = wilson_interval(successes, n, confidence)
+    assert (low, high) == pytest.approx(expected, abs=5e-5)
+    assert 0.0 <= low <= successes / n <= high <= 1.0
+
+
+@pytest.mark.parametrize(("successes", "n", "confidence"), [(13, 31, 0.95), (38, 40, 0.9)])
+def test_wilson_interval_is_the_score_test_inverted(successes, n, confidence):
+    # The ends are the rates p at which the score test |k/n - p| / sqrt(p (1 - p) / n) = z,
+    # found here by root-finding instead of the closed form.
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+
+    z, rate = norm.ppf(0.5 + confidence / 2), successes / n
+
+    def excess(p):
+        return abs(rate - p) / np.sqrt(p * (1 - p) / n) - z
+
+    expected = brentq(excess, 1e-9, rate), brentq(excess, rate, 1 - 1e-9)
+    assert wilson_interval(successes, n, confidence) == pytest.approx(expected, abs=1e-9)
+
+
+def test_wilson_interval_narrows_with_more_trials_and_widens_with_confidence():
+    widths = [np.diff(wilson_interval(int(0.9 * n), n)).item() for n in (10, 40, 160, 640)]
+    assert widths == sorted(widths, reverse=True)
+    assert np.diff(wilson_interval(38, 40, 0.99)) > np.diff(wilson_interval(38, 40, 0.95))
+    assert wilson_interval(np.int64(3), np.int64(4)) == wilson_interval(3, 4)
+
+
+@pytest.mark.parametrize(
+    ("successes", "n", "confidence", "message"),
+    [
+        (0, 0, 0.95, r"n=0: a proportion needs at least one trial \(n >= 1\)"),
+        (3, 2, 0.95, "successes=3 must lie between 0 and n=2"),
+        (-1, 2, 0.95, "successes=-1 must lie between 0 and n=2"),
+        (1.5, 2, 0.95, "successes=1.5 must be an integer count"),
+        (1, 2.0, 0.95, "n=2.0 must be an integer count"),
+        (True, 2, 0.95, "successes=True must be an integer count"),
+        (1, 2, 95, "confidence=95 must be a number strictly between 0 and 1"),
+        (1, 2, 1.0, "confidence=1.0 must be a number strictly between 0 and 1"),
+    ],
+)
+def test_wilson_interval_validates_its_arguments(successes, n, confidence, message):
+    with pytest.raises(ValueError, match=message):
+        wilson_interval(successes, n, confidence)
