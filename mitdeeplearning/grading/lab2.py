@@ -215,18 +215,54 @@ def check_predict(predict_pneumothorax: Callable, seed: int = 0) -> None:
 
 # ## The ROC curve ---------------------------------------------------------------------------------
 
+#: Rates are multiples of 1 / n (n <= 60 in the cases here): two different rates are at least
+#: 1 / 60 apart, and an answer in float32 is within 1e-7 of the exact ones.
+_RATE_TOL = 1e-6
+
 
 def _distinct_points(fpr: np.ndarray, tpr: np.ndarray) -> np.ndarray:
     """The curve's points, with consecutive repeats dropped: ``(m, 2)``."""
     points = []
     for x, y in zip(flat_values(fpr), flat_values(tpr), strict=True):
-        if not points or abs(points[-1][0] - x) > 1e-12 or abs(points[-1][1] - y) > 1e-12:
+        if not points or abs(points[-1][0] - x) > _RATE_TOL or abs(points[-1][1] - y) > _RATE_TOL:
             points.append((float(x), float(y)))
     return _asarray(points, dtype=_float64)
 
 
 def _never_decreases(values: list) -> bool:
     return all(b >= a for a, b in zip(values, values[1:], strict=False))
+
+
+def _same_points(points: list, others: list) -> bool:
+    """Whether two lists of ``(fpr, tpr)`` pairs agree, pair by pair, within `_RATE_TOL`."""
+    return len(points) == len(others) and all(
+        abs(a - c) <= _RATE_TOL and abs(b - d) <= _RATE_TOL
+        for (a, b), (c, d) in zip(points, others, strict=True)
+    )
+
+
+class _Rates:
+    """The ``(fpr, tpr)`` of the decision ``score >= t`` (or ``score > t``) on one case.
+
+    A threshold within float32 rounding of a score stands for that score: an answer that
+    computes in float32 returns its thresholds rounded.
+    """
+
+    def __init__(self, labels: np.ndarray, scores: np.ndarray) -> None:
+        self.negatives, self.positives = scores[labels == 0], scores[labels == 1]
+        self.scores = sorted(set(flat_values(scores)))
+        self.highest = self.scores[-1]
+
+    def snapped(self, t: float) -> float:
+        """`t`, or the score it stands for."""
+        nearest = min(self.scores, key=lambda s: abs(s - t))
+        return nearest if abs(nearest - t) <= 1e-6 * max(1.0, abs(nearest)) else t
+
+    def at(self, t: float, strict: bool = False) -> tuple[float, float]:
+        t = self.snapped(t)
+        if strict:
+            return float((self.negatives > t).mean()), float((self.positives > t).mean())
+        return float((self.negatives >= t).mean()), float((self.positives >= t).mean())
 
 
 def _roc_cases(seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -257,16 +293,27 @@ def _roc_cases(seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
 def check_roc(roc_curve: Callable, cases: list | None = None, seed: int = 0) -> None:
     """`roc_curve(labels, scores)` returns ``(fpr, tpr, thresholds)``, one point per distinct
     score from the highest down, starting at (0, 0) and ending at (1, 1): the same curve as
-    ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``."""
+    ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``; and each threshold gives its
+    point.
+
+    The thresholds start above every score (``np.inf``, or anything above the highest score)
+    and fall strictly through the distinct scores, and ``fpr[i], tpr[i]`` are the rates of the
+    decision ``score >= thresholds[i]``: the triage cell picks a threshold by its point.
+    Values may be NumPy arrays, tensors or lists, in float32 or float64.
+    """
     answer = graded_answer(roc_curve, "roc_curve", "check_roc")
     for labels, scores in cases or _roc_cases(seed):
         labels, scores = _asarray(labels, dtype=_int64), _asarray(scores, dtype=_float64)
         _check_roc_case(answer, labels, scores)
-    passed("roc_curve gives the same curve as scikit-learn, ties included")
+    passed(
+        "roc_curve gives the same curve as scikit-learn, and each threshold its point; tied "
+        "scores cross a threshold together, so a tie between a sick and a healthy patient is a "
+        "diagonal step, which counts half in the AUC"
+    )
 
 
-def _check_roc_case(answer: Answer, labels: np.ndarray, scores: np.ndarray) -> None:
-    """One case of `check_roc`: the answer's curve for `labels` and `scores` is the reference's."""
+def _roc_arrays(answer: Answer, labels: np.ndarray, scores: np.ndarray) -> tuple:
+    """The answer's ``(fpr, tpr, thresholds)`` for one case, flat float64 arrays of one length."""
     result = answer(labels.copy(), scores.copy())
     if not isinstance(result, tuple | list) or len(result) != 3:
         fail("roc_curve should return three arrays (fpr, tpr, thresholds).")
@@ -274,27 +321,68 @@ def _check_roc_case(answer: Answer, labels: np.ndarray, scores: np.ndarray) -> N
     tpr = answer.array(result[1], "tpr").ravel()
     thresholds = answer.array(result[2], "thresholds").ravel()
     if not (fpr.shape == tpr.shape == thresholds.shape) or fpr.size < 2:
+        first = ""
+        if fpr.size == tpr.size == thresholds.size + 1:
+            first = " Start with a threshold above every score (np.inf), the point (0, 0)."
         fail(
             f"fpr, tpr and thresholds should have one entry per point of the curve; "
-            f"got {fpr.size}, {tpr.size} and {thresholds.size}."
+            f"got {fpr.size}, {tpr.size} and {thresholds.size}.{first}"
+        )
+    return fpr, tpr, thresholds
+
+
+def _check_roc_case(answer: Answer, labels: np.ndarray, scores: np.ndarray) -> None:
+    """One case of `check_roc`: the answer's curve for `labels` and `scores` is the
+    reference's, and each of its thresholds gives its point."""
+    fpr, tpr, thresholds = _roc_arrays(answer, labels, scores)
+    rates = _Rates(labels, scores)
+    points = list(zip(flat_values(fpr), flat_values(tpr), strict=True))
+    cuts = flat_values(thresholds)
+    at_or_above = [rates.at(t) for t in cuts]
+    if _same_points(points, [rates.at(t, strict=True) for t in cuts]) and not _same_points(
+        points, at_or_above
+    ):
+        # With distinct scores as thresholds, ``score > thresholds[i]`` is ``score >=
+        # thresholds[i - 1]``: one sentence for both readings.
+        fail(
+            "Point i of your curve is what score > thresholds[i] gives (the same as score >= "
+            "thresholds[i - 1]): call an example positive when its score is at least the "
+            "threshold (score >= threshold), and the i-th threshold must give the i-th point."
         )
     if not (_never_decreases(flat_values(fpr)) and _never_decreases(flat_values(tpr))):
         fail(
             "fpr and tpr should never decrease: go through the thresholds from the highest "
             "score down."
         )
+    _check_roc_points(fpr, tpr, labels, scores)
+    _check_thresholds(points, cuts, at_or_above, rates)
+
+
+def _check_roc_points(
+    fpr: np.ndarray, tpr: np.ndarray, labels: np.ndarray, scores: np.ndarray
+) -> None:
+    """The curve's distinct points are scikit-learn's (or say how they differ)."""
     from sklearn.metrics import roc_auc_score
     from sklearn.metrics import roc_curve as reference
 
     ref_fpr, ref_tpr, _ = reference(labels, scores, drop_intermediate=False)
     got, expected = _distinct_points(fpr, tpr), _distinct_points(ref_fpr, ref_tpr)
-    ends = flat_values(got[0]) == [0.0, 0.0] and flat_values(got[-1]) == [1.0, 1.0]
-    if not ends:
+    ends = [abs(v) <= _RATE_TOL for v in flat_values(got[0])] + [
+        abs(v - 1) <= _RATE_TOL for v in flat_values(got[-1])
+    ]
+    if not all(ends):
         fail(
             f"The curve should start at (fpr, tpr) = (0, 0) and end at (1, 1); yours runs "
             f"from {tuple(flat_values(got[0]))} to {tuple(flat_values(got[-1]))}."
         )
-    if got.shape != expected.shape or max_difference(got, expected) > 1e-9:
+    if got.shape != expected.shape or max_difference(got, expected) > _RATE_TOL:
+        swapped = got[:, ::-1]
+        if swapped.shape == expected.shape and max_difference(swapped, expected) <= _RATE_TOL:
+            fail(
+                "fpr and tpr are swapped: return (fpr, tpr, thresholds), the false positive "
+                "rate (among the negatives) first, the true positive rate (among the "
+                "positives) second."
+            )
         area = float(np.sum(np.diff(got[:, 0]) * (got[1:, 1] + got[:-1, 1]) / 2))
         fail(
             f"For labels {preview(labels)} and scores {preview(scores)}, the curve has "
@@ -303,3 +391,42 @@ def _check_roc_case(answer: Answer, labels: np.ndarray, scores: np.ndarray) -> N
             "score, predicting positive where score >= threshold, so tied scores move "
             "together."
         )
+
+
+def _check_thresholds(points: list, cuts: list, at_or_above: list, rates: _Rates) -> None:
+    """The thresholds start above every score and fall strictly through the scores, and the
+    i-th gives the i-th point (`at_or_above`: the rates of ``score >= cuts[i]``)."""
+    shifted = _same_points(points[:-1], at_or_above[1:]) or _same_points(
+        points[1:], at_or_above[:-1]
+    )
+    if shifted and not _same_points(points, at_or_above):
+        fail(
+            "Your thresholds are shifted by one from your points: the i-th threshold must "
+            "give the i-th point, fpr[i] and tpr[i] being the rates of score >= "
+            "thresholds[i]."
+        )
+    if not cuts[0] > rates.highest:
+        fail(
+            f"thresholds[0] is {cuts[0]:.6g}; it should lie above every score (np.inf, or "
+            f"anything above the highest score, {rates.highest:.6g}), so that the first point, "
+            "(0, 0), calls nobody positive."
+        )
+    for i in range(1, len(cuts)):
+        if not cuts[i] < cuts[i - 1]:
+            fail(
+                f"thresholds[{i}] = {cuts[i]:.6g} is not below thresholds[{i - 1}] = "
+                f"{cuts[i - 1]:.6g}: the thresholds should fall strictly, through each "
+                "distinct score once, from the highest down."
+            )
+        if rates.snapped(cuts[i]) not in rates.scores:
+            fail(
+                f"thresholds[{i}] = {cuts[i]:.6g} is not one of the scores: use the distinct "
+                "scores themselves as thresholds, from the highest down."
+            )
+    for i, ((x, y), (fx, fy)) in enumerate(zip(points, at_or_above, strict=True)):
+        if abs(x - fx) > _RATE_TOL or abs(y - fy) > _RATE_TOL:
+            fail(
+                f"At thresholds[{i}] = {cuts[i]:.6g}, score >= threshold gives (fpr, tpr) = "
+                f"({fx:.4f}, {fy:.4f}), but your point {i} is ({x:.4f}, {y:.4f}): the i-th "
+                "threshold must give the i-th point."
+            )

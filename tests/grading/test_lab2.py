@@ -6,6 +6,9 @@ The right answers here are the ones in the lab's source notebook.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import textwrap
 
 import cv2
 import keras
@@ -217,7 +220,7 @@ MISTAKES = [
     ("check_predict", sigmoid_probability, "softmax of both logits"),
     ("check_predict", argmax_prediction, "At threshold 0.2"),
     ("check_roc", roc_per_sample, "tied scores move together"),
-    ("check_roc", roc_strict, "start at (fpr, tpr) = (0, 0) and end at (1, 1)"),
+    ("check_roc", roc_strict, "call an example positive when its score is at least"),
     ("check_features_and_weights", pooled_features, "already averaged"),
     ("check_features_and_weights", bias_not_kernel, "that is the bias"),
     ("check_cams", averaged_cams, "do not average"),
@@ -243,3 +246,47 @@ def test_unanswered_functions_fail_clearly(check):
 
     with pytest.raises(GradingError, match="not implemented yet"):
         getattr(grading, check)(stub)
+
+
+# ## No word from TensorFlow on a right answer ----------------------------------------------------
+
+#: A notebook's kernel, reduced to what matters: an interactive interpreter (``sys.ps1`` is set,
+#: so AutoGraph echoes its warnings on stdout, whatever the loggers' levels), TensorFlow started
+#: in an earlier cell, the answer defined in a file whose source can be read (a cell's is).
+KERNEL = """
+import sys
+sys.ps1 = ">>> "
+import tensorflow as tf
+from mitdeeplearning import grading
+
+
+def weighted_cross_entropy(labels, logits, class_weights):
+    per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    return tf.reduce_mean(tf.gather(class_weights, labels) * per_example)
+
+
+tf.zeros(1).numpy()
+print("--- test cell ---", flush=True)
+print("--- test cell ---", file=sys.stderr, flush=True)
+checks = grading.fresh()
+checks.check_weighted_loss(weighted_cross_entropy)
+checks.check_weighted_loss(weighted_cross_entropy, seed=7)
+grading.fresh().check_weighted_loss(weighted_cross_entropy)
+"""
+
+
+def test_a_right_weighted_loss_makes_tensorflow_say_nothing(tmp_path):
+    # Regression: the check traced a lambda of its own, defined in a fresh copy whose source
+    # AutoGraph cannot find: "AutoGraph could not transform <function check_weighted_loss.
+    # <locals>.<lambda>> ... Please report this to the TensorFlow team", on stdout and stderr.
+    script = tmp_path / "kernel.py"
+    script.write_text(textwrap.dedent(KERNEL), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.split("--- test cell ---\n", 1)[1]
+    err = done.stderr.split("--- test cell ---\n", 1)[1]
+    right = "\N{CHECK MARK} weighted_cross_entropy is the class-weighted mean cross-entropy"
+    assert out.splitlines() == [out.splitlines()[0]] * 3 and out.startswith(right)
+    assert err == ""
