@@ -139,8 +139,8 @@ class grading_exercise:  # noqa: N801 - used as a function: ``with grading_exerc
         On exit, when a refused function was called inside (even if the answer caught the
         error it raised), whatever else was raised.
     GradingTampered
-        On exit, when the record of exercises being graded no longer holds this one on top: the
-        answer cleared or replaced it.
+        On exit, when the record of exercises being graded no longer holds this one on top, or
+        what it refuses was changed: the answer cleared or replaced it.
 
     Examples
     --------
@@ -157,6 +157,7 @@ class grading_exercise:  # noqa: N801 - used as a function: ``with grading_exerc
 
     def __init__(self, exercise: str, refused: Iterable[str]) -> None:
         self._entry = _Exercise(str(exercise), frozenset(refused))
+        self._refused = self._entry.refused  # an answer that empties the entry's set is caught
         self._stack = _ACTIVE
 
     def __enter__(self) -> grading_exercise:
@@ -168,6 +169,7 @@ class grading_exercise:  # noqa: N801 - used as a function: ``with grading_exerc
         global _ACTIVE
         entry, stack = self._entry, self._stack
         intact = _ACTIVE is stack and bool(stack) and stack[-1] is entry
+        intact = intact and entry.refused is self._refused
         if not intact:
             # Put the record back as it was before this exercise, so later checks still work.
             _ACTIVE = stack

@@ -12,15 +12,20 @@ from __future__ import annotations
 import builtins
 import inspect
 import math
+import re
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from mitdeeplearning import grading, guard, xray
+import mitdeeplearning.music.sampling as music_sampling
+from mitdeeplearning import grading, guard, music, xray
+from mitdeeplearning.grading import integrity
 from mitdeeplearning.grading.compare import to_array
 
 TAMPERED = "has been replaced since the grading checks were loaded"
@@ -225,3 +230,146 @@ def test_a_grading_file_replaced_on_disk_after_import_changes_no_verdict(tmp_pat
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("failed: The loss is 0.0000"), result.stdout
+
+
+# ## Switching the guard off ----------------------------------------------------------------------
+#
+# The package's own sampling step refuses to run inside the answer through its module's copy of
+# `guard.refuse_during_grading`. Reached by a name built at run time, it is invisible to the
+# check's reading of the answer's code: only the guard stops it, so switching the guard off in
+# any way must fail the check, with the sentence that names what was replaced.
+
+
+def hidden_sampling_step(model_step, token, state, done, seed, temperature, newline):
+    step = getattr(music, "sampling" + "_step")
+    return step(model_step, token, state, done, seed, temperature, newline)
+
+
+def honest_sampling_step(model_step, token, state, done, seed, temperature, newline):
+    logits, state = model_step(token, state)
+    next_token = tf.random.stateless_categorical(logits / temperature, 1, seed, tf.int32)[:, 0]
+    next_token = tf.where(done, newline, next_token)
+    return next_token, state, done | ((token == newline) & (next_token == newline))
+
+
+def _tampered(what: str) -> str:
+    return re.escape(f"{what} {TAMPERED}") + ".*restart the kernel and run the cells in order"
+
+
+def test_an_answer_that_switches_off_its_modules_guard_fails(checks, monkeypatch):
+    # Regression: the snapshot watched guard's functions, not the module's copy of one, so the
+    # package's step ran inside the answer and the check passed.
+    monkeypatch.setattr(music_sampling, "refuse_during_grading", lambda name: None)
+    what = "`mitdeeplearning.music.sampling.refuse_during_grading`"
+    with pytest.raises(AssertionError, match=_tampered(what)):
+        checks.check_sampling_step(hidden_sampling_step)
+
+
+def test_switching_the_guard_off_while_the_answer_runs_fails(checks, monkeypatch):
+    def switching_off(model_step, token, state, done, seed, temperature, newline):
+        monkeypatch.setattr(music_sampling, "refuse_during_grading", lambda name: None)
+        return hidden_sampling_step(model_step, token, state, done, seed, temperature, newline)
+
+    what = "`mitdeeplearning.music.sampling.refuse_during_grading`"
+    with pytest.raises(AssertionError, match=_tampered(what)):
+        checks.check_sampling_step(switching_off)
+
+
+def _refuses_nothing(self, exercise, refused):
+    self.exercise, self.refused, self.refused_call = exercise, frozenset(), None
+
+
+@pytest.mark.parametrize(
+    ("holder", "name", "value", "what"),
+    [
+        # The guard's code swapped: the function object stays the same.
+        (guard.refuse_during_grading, "__code__", (lambda name: None).__code__,
+         "the code of `mitdeeplearning.guard.refuse_during_grading`"),
+        # Regression: the record of an exercise refused nothing, unseen.
+        (guard._Exercise, "__init__", _refuses_nothing,
+         "`mitdeeplearning.guard._Exercise.__init__`"),
+        (guard._Exercise.__init__, "__code__", _refuses_nothing.__code__,
+         "the code of `mitdeeplearning.guard._Exercise.__init__`"),
+        (guard.refusal_message, "__defaults__", ("is fine",),
+         "the default values of `mitdeeplearning.guard.refusal_message`"),
+        # Regression: a name put in the guard's namespace shadows the builtin it calls.
+        (guard, "frozenset", lambda refused: frozenset(), "`mitdeeplearning.guard.frozenset`"),
+    ],
+    ids=["code", "method", "method-code", "defaults", "shadowed-builtin"],
+)  # fmt: skip
+def test_an_answer_that_rewrites_the_guard_fails(checks, monkeypatch, holder, name, value, what):
+    monkeypatch.setattr(holder, name, value, raising=False)
+    with pytest.raises(AssertionError, match=_tampered(what)):
+        checks.check_sampling_step(hidden_sampling_step)
+
+
+def test_a_builtin_the_guard_calls_is_watched(monkeypatch):
+    # Regression: only the builtins the checks' code names were watched, and `frozenset` (which
+    # builds the set of what an exercise refuses) is named by the guard alone.
+    original = builtins.frozenset
+    monkeypatch.setattr(builtins, "frozenset", lambda refused=(): original())
+    found = integrity.find_tampering()
+    monkeypatch.undo()
+    assert found == integrity.tampering_message("the builtin `frozenset`")
+
+
+def test_an_answer_that_empties_what_its_exercise_refuses_fails(checks):
+    # Regression: the record of the exercise stayed in place, refusing nothing, and the
+    # package's step ran inside the answer.
+    def emptying(model_step, token, state, done, seed, temperature, newline):
+        guard._ACTIVE[-1].refused = frozenset()
+        return hidden_sampling_step(model_step, token, state, done, seed, temperature, newline)
+
+    with pytest.raises(AssertionError, match="grading state was tampered with"):
+        checks.check_sampling_step(emptying)
+    assert guard._ACTIVE == []
+
+
+def test_a_module_first_imported_after_the_snapshot_is_watched_too(monkeypatch):
+    snapshot = integrity.Snapshot(str(Path(integrity.__file__).parent))
+    assert snapshot.replaced() is None
+    # A topic module first imported now (in a graded cell), its guard already switched off...
+    late = types.ModuleType("mitdeeplearning.xray.late_topic")
+    late.refuse_during_grading = lambda name: None
+    monkeypatch.setitem(sys.modules, late.__name__, late)
+    assert snapshot.replaced() == "`mitdeeplearning.xray.late_topic.refuse_during_grading`"
+    # ...or switched off after it was first seen, under another name.
+    later = types.ModuleType("mitdeeplearning.music.later_topic")
+    later.refuse = guard.refuse_during_grading
+    monkeypatch.setitem(sys.modules, later.__name__, later)
+    late.refuse_during_grading = guard.refuse_during_grading
+    assert snapshot.replaced() is None
+    later.refuse = lambda name: None
+    assert snapshot.replaced() == "`mitdeeplearning.music.later_topic.refuse`"
+
+
+def test_the_guard_is_still_there_when_the_answer_is_honest(checks, capsys):
+    checks.check_sampling_step(honest_sampling_step)
+    assert capsys.readouterr().out.startswith("\N{CHECK MARK}")
+    with pytest.raises(AssertionError, match="`music.sampling_step` is for later cells"):
+        checks.check_sampling_step(hidden_sampling_step)
+
+
+def test_nothing_is_tampering_in_a_normal_session():
+    # As a notebook runs: grading first (the set-up cell), then the topics, TensorFlow, Keras,
+    # plotting and every module of the package; then the checks run.
+    code = (
+        "import importlib, pkgutil, warnings\n"
+        "from mitdeeplearning import grading\n"
+        "from mitdeeplearning.grading.integrity import find_tampering\n"
+        "import numpy as np, tensorflow as tf, keras, matplotlib.pyplot as plt\n"
+        "from mitdeeplearning import music, xray, report\n"
+        "import mitdeeplearning\n"
+        "with warnings.catch_warnings():\n"
+        "    warnings.simplefilter('ignore')\n"
+        "    for info in pkgutil.walk_packages(mitdeeplearning.__path__, 'mitdeeplearning.'):\n"
+        "        if not info.name.endswith('__main__'):  # that one runs the command line\n"
+        "            importlib.import_module(info.name)\n"
+        "assert music.sampling_step and xray.roc\n"
+        "print('tampering:', find_tampering())\n"
+        "grading.fresh().check_minimum([0.0, 2.0, 3.5, 3.999], target=4.0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "tampering: None" in result.stdout
+    assert "\N{CHECK MARK} gradient descent converged" in result.stdout
