@@ -13,10 +13,11 @@ writes on stderr), and `Answer.in_graph` is the one way a check runs it inside `
 What the answer returns is converted to a NumPy array of an explicit dtype, a copy, by
 `Answer.array` (`to_array`; an object that claims to equal everything is not numbers), and only
 then does the check compute what it expects: an answer that reads its caller's frame finds no
-expected value there. Values are compared with plain Python arithmetic (`max_difference`,
-`expect_close`): never with the answer's own ``__eq__``, with `math` or with
-``numpy.testing``, which a notebook could patch. The NumPy functions used for converting are
-captured when this module is imported.
+expected value there. Values are compared with plain Python arithmetic (`expect_close`, and
+`frequency_mismatch` for what an answer samples; the numbers come from
+`mitdeeplearning.grading.arithmetic`, whose helpers this module re-exports): never with the
+answer's own ``__eq__``, with `math` or with ``numpy.testing``, which a notebook could patch.
+The NumPy functions used for converting are captured when this module is imported.
 
 A check fails by raising `GradingError` through `fail`, and passes by printing one line that
 starts with a check mark through `passed`.
@@ -30,6 +31,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .arithmetic import flat_values, log_softmax, max_difference, preview, sigmoid
 from .delegation import find_refused
 from .integrity import SNAPSHOT, find_tampering
 from .refusals import REFUSALS
@@ -40,7 +42,6 @@ _array = np.array
 _ndarray = np.ndarray
 _float64 = np.float64
 _guard = SNAPSHOT.guard  # the guard as it was when grading was first imported
-_INFINITY = float("inf")
 
 __all__ = [
     "Answer",
@@ -52,6 +53,7 @@ __all__ = [
     "expect_shape",
     "fail",
     "flat_values",
+    "frequency_mismatch",
     "log_softmax",
     "max_difference",
     "passed",
@@ -378,43 +380,6 @@ class Answer:
 # ## Comparing in plain Python arithmetic ----------------------------------------------------------
 
 
-def flat_values(array: np.ndarray) -> list:
-    """The values of `array` as a flat list of Python numbers (a 0-d array gives one).
-
-    Examples
-    --------
-    >>> flat_values(np.array([[1, 2], [3, 4]]))
-    [1, 2, 3, 4]
-    >>> flat_values(np.array(2.5))
-    [2.5]
-    """
-    flat = array.ravel().tolist()
-    return flat if isinstance(flat, list) else [flat]
-
-
-def max_difference(a: np.ndarray, b: np.ndarray) -> float:
-    """The largest absolute difference between `a` and `b`, value by value (``inf`` for a NaN).
-
-    Parameters
-    ----------
-    a, b : numpy.ndarray
-        Arrays of the same size (their shapes are not compared).
-
-    Examples
-    --------
-    >>> max_difference(np.array([1.0, 2.0]), np.array([1.5, 2.0]))
-    0.5
-    >>> max_difference(np.array([np.nan]), np.array([1.0]))
-    inf
-    """
-    worst = 0.0
-    for x, y in zip(flat_values(a), flat_values(b), strict=True):
-        if x != x or y != y:  # NaN, in plain Python (`math` could be patched)
-            return _INFINITY
-        worst = max(worst, abs(float(x) - float(y)))
-    return worst
-
-
 def expect_shape(array: np.ndarray, shape: tuple, name: str) -> None:
     """Fail unless `array` has exactly `shape`.
 
@@ -465,40 +430,52 @@ def expect_close(actual: np.ndarray, expected: np.ndarray, name: str, tol: float
         )
 
 
-def preview(array: np.ndarray) -> str:
-    """The first six values of `array`, rounded to 4 decimals, for a message.
+def frequency_mismatch(values: list[int], logits: np.ndarray, temperature: float,
+                       tolerance: float, drawn: str = "the tokens") -> str | None:  # fmt: skip
+    """The sentence to fail with when the tokens `values`, each drawn from ``softmax(logits /
+    temperature)``, came out with other frequencies; None when they agree.
+
+    They agree when the total variation distance between the tokens' frequencies and those
+    probabilities is at most `tolerance`.
+
+    Parameters
+    ----------
+    values : list of int
+        The tokens drawn (at least one), each in ``range(len(logits))``: Python numbers, as
+        `flat_values` gives them.
+    logits : numpy.ndarray
+        The logits they were drawn from, float64 of shape ``(vocab,)``.
+    temperature : float
+        What the logits are divided by.
+    tolerance : float
+        The largest distance allowed: above the sampling noise of ``len(values)`` draws.
+    drawn : str, default "the tokens"
+        What the sentence calls the tokens (``"the tokens after token 0"``).
+
+    Returns
+    -------
+    str or None
+        The frequencies seen and the probabilities expected, in one sentence, or None.
 
     Examples
     --------
-    >>> preview(np.arange(8) / 3)
-    '[0.0, 0.3333, 0.6667, 1.0, 1.3333, 1.6667, ...]'
+    >>> logits = np.log(np.array([0.75, 0.25]))
+    >>> frequency_mismatch([0, 0, 0, 1] * 50, logits, 1.0, tolerance=0.05) is None
+    True
+    >>> frequency_mismatch([0, 1] * 100, logits, 1.0, tolerance=0.05)
+    'At temperature 1.0 the tokens came out with frequencies [0.50, 0.50]; \
+softmax(logits / temperature) is [0.75, 0.25].'
     """
-    values = [round(float(v), 4) for v in flat_values(array)[:6]]
-    more = ", ..." if array.size > 6 else ""
-    return f"[{', '.join(map(str, values))}{more}]"
-
-
-# ## Reference maths, in float64 -------------------------------------------------------------------
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """The logistic function ``1 / (1 + exp(-z))``, element by element, same shape as `z`.
-
-    Examples
-    --------
-    >>> sigmoid(np.array([0.0, 2.0])).round(4)
-    array([0.5   , 0.8808])
-    """
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Log-probabilities of `logits` over the last axis, same shape (stable for large logits).
-
-    Examples
-    --------
-    >>> np.exp(log_softmax(np.array([[0.0, np.log(3.0)]]))).round(4)
-    array([[0.25, 0.75]])
-    """
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    expected = np.exp(log_softmax(logits / temperature))
+    counts = [0] * len(expected)
+    for value in values:
+        counts[value] += 1
+    distance = 0.5 * sum(abs(c / len(values) - p) for c, p in zip(counts, expected, strict=True))
+    if not distance > tolerance:
+        return None
+    observed = ", ".join(f"{c / len(values):.2f}" for c in counts)
+    wanted = ", ".join(f"{p:.2f}" for p in expected)
+    return (
+        f"At temperature {temperature} {drawn} came out with frequencies [{observed}]; "
+        f"softmax(logits / temperature) is [{wanted}]."
+    )

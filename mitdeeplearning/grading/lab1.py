@@ -33,6 +33,7 @@ from .compare import (
     expect_shape,
     fail,
     flat_values,
+    frequency_mismatch,
     graded_answer,
     log_softmax,
     max_difference,
@@ -352,18 +353,9 @@ def check_sample(sample_next: Callable, draws: int = 6000) -> None:
         values = flat_values(ids)
         if min(values) < 0 or max(values) >= len(logits_row):
             fail("sample_next returned ids outside the vocabulary.")
-        expected = np.exp(log_softmax(logits_row.astype(_float64) / temperature))
-        counts = [0] * len(logits_row)
-        for value in values:
-            counts[value] += 1
-        distance = 0.5 * sum(abs(c / draws - p) for c, p in zip(counts, expected, strict=True))
-        if distance > 0.04:
-            observed = ", ".join(f"{c / draws:.2f}" for c in counts)
-            wanted = ", ".join(f"{p:.2f}" for p in expected)
-            fail(
-                f"At temperature {temperature} the tokens came out with frequencies "
-                f"[{observed}]; softmax(logits / temperature) is [{wanted}]."
-            )
+        mismatch = frequency_mismatch(values, logits_row.astype(_float64), temperature, 0.04)
+        if mismatch is not None:
+            fail(mismatch)
     cold = answer.array(answer(logits[:200].copy(), 1e-3), "the ids", dtype=_int64).ravel()
     if set(flat_values(cold)) != {0}:
         fail("At a temperature near 0, sampling should always pick the largest logit.")

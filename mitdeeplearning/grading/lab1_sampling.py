@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .compare import fail, flat_values, graded_answer, log_softmax, passed
+from .compare import fail, flat_values, frequency_mismatch, graded_answer, passed
 from .lab1_model import close_to
 from .refusals import refuses
 
@@ -85,18 +85,11 @@ def _check_frequencies(tokens: np.ndarray, last: np.ndarray, temperature: float)
     for token in sorted(set(flat_values(last))):
         drawn = [v for v, t in zip(values, flat_values(last), strict=True) if t == token]
         logits = _asarray(_LOGITS[token], dtype=_float64)
-        expected = np.exp(log_softmax(logits / temperature))
-        counts = [0] * len(expected)
-        for value in drawn:
-            counts[value] += 1
-        distance = 0.5 * sum(abs(c / len(drawn) - p) for c, p in zip(counts, expected, strict=True))
-        if distance > 0.05:
-            observed = ", ".join(f"{c / len(drawn):.2f}" for c in counts)
-            wanted = ", ".join(f"{p:.2f}" for p in expected)
-            fail(
-                f"At temperature {temperature} the tokens after token {token} came out with "
-                f"frequencies [{observed}]; softmax(logits / temperature) is [{wanted}]."
-            )
+        mismatch = frequency_mismatch(
+            drawn, logits, temperature, 0.05, f"the tokens after token {token}"
+        )
+        if mismatch is not None:
+            fail(mismatch)
 
 
 def _check_state(state: list, n: int) -> None:

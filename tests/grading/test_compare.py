@@ -172,3 +172,57 @@ def test_an_answer_that_fails_inside_tf_function_is_told_why(answer, message):
         checks.check_loss(answer)
     assert isinstance(failed.value, checks.GradingError)
     assert str(failed.value).startswith(message)
+
+
+# ## What an answer samples, against softmax(logits / temperature) ---------------------------------
+
+
+def test_frequencies_within_the_tolerance_pass_and_others_are_described():
+    logits = np.log(np.array([0.5, 0.3, 0.2]))
+    close = [0] * 52 + [1] * 29 + [2] * 19  # total variation distance 0.02
+    assert grading.compare.frequency_mismatch(close, logits, 1.0, 0.05) is None
+    assert grading.compare.frequency_mismatch([0] * 100, logits, 1.0, 0.05) == (
+        "At temperature 1.0 the tokens came out with frequencies [1.00, 0.00, 0.00]; "
+        "softmax(logits / temperature) is [0.50, 0.30, 0.20]."
+    )
+    # The temperature divides the logits; the sentence names the tokens as told.
+    assert grading.compare.frequency_mismatch(close, logits, 0.5, 0.05, "the tokens after 3") == (
+        "At temperature 0.5 the tokens after 3 came out with frequencies [0.52, 0.29, 0.19]; "
+        "softmax(logits / temperature) is [0.66, 0.24, 0.11]."
+    )
+
+
+# The two checks that judge sampling by its frequencies say so in the same words, naming the
+# temperature, and for the sampling step the token read before (its logits depend on it).
+
+
+def argmax_sampler(logits, temperature):
+    return tf.argmax(logits, -1)
+
+
+def untempered_sampler(logits, temperature):
+    return tf.random.categorical(logits, 1, dtype=tf.int32)[:, 0]
+
+
+def untempered_sampling_step(model_step, token, state, done, seed, temperature, newline):
+    return sampling_step(model_step, token, state, done, seed, 1.0, newline)
+
+
+DRAWN = r"\[0\.\d\d, 0\.\d\d, 0\.\d\d, 0\.\d\d, 0\.\d\d\]"
+FREQUENCY_MESSAGES = [
+    ("check_sample", argmax_sampler,
+     r"At temperature 1\.0 the tokens came out with frequencies \[1\.00, 0\.00, 0\.00, 0\.00, "
+     r"0\.00\]; softmax\(logits / temperature\) is \[0\.56, 0\.21, 0\.08, 0\.03, 0\.13\]\.$"),
+    ("check_sample", untempered_sampler,
+     rf"At temperature 0\.5 the tokens came out with frequencies {DRAWN}; "
+     r"softmax\(logits / temperature\) is \[0\.83, 0\.11, 0\.02, 0\.00, 0\.04\]\.$"),
+    ("check_sampling_step", untempered_sampling_step,
+     rf"At temperature 0\.5 the tokens after token 0 came out with frequencies {DRAWN}; "
+     r"softmax\(logits / temperature\) is \[0\.84, 0\.11, 0\.00, 0\.00, 0\.04\]\.$"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("check", "answer", "message"), FREQUENCY_MESSAGES)
+def test_sampling_at_the_wrong_frequencies_is_told_which(check, answer, message):
+    with pytest.raises(AssertionError, match=message):
+        getattr(grading.fresh(), check)(answer)
