@@ -41,7 +41,7 @@ SIZES = (
 #: film sums the whole chest's depth, and pleural air is a layer in front of, behind or beside
 #: lung that is still there, so the air is only a little more lucent than lung; what gives it
 #: away is the pleural line and the missing markings beyond it.
-TISSUE_LEFT = (0.0, 0.1)
+TISSUE_LEFT = (0.0, 0.05)
 
 
 @dataclass
