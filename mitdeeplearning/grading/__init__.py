@@ -8,8 +8,7 @@ wrong and what was expected.
 The package has one module per idea:
 
 - `mitdeeplearning.grading.compare`: reading, running and comparing an answer without trusting
-  it, and the verdicts (`GradingError`, a check mark), with the plain-Python arithmetic and
-  reference maths of `mitdeeplearning.grading.arithmetic`;
+  it, and the verdicts (`GradingError`, a check mark);
 - `mitdeeplearning.grading.tracing`: running an answer inside ``tf.function`` with nothing on
   stderr, and the sentence for an answer that cannot run there;
 - `mitdeeplearning.grading.integrity`: what the checks rely on (builtins, NumPy, the guard,
@@ -23,8 +22,11 @@ The package has one module per idea:
   `mitdeeplearning.grading.lab1_sampling`: Lab 1's checks of the pieces that make the music
   (one LSTM step, the model, the training step, the accuracy, the sampling step);
 - `mitdeeplearning.grading.lab2`: Lab 2's checks of the classifier (class weights, the
-  weighted loss, predictions, the ROC curve), and `mitdeeplearning.grading.cams` its checks of
-  Class Activation Maps and the pointing game.
+  weighted loss, predictions, the ROC curve and its thresholds), `mitdeeplearning.grading.cams`
+  its checks of Class Activation Maps and the pointing game,
+  `mitdeeplearning.grading.lab2_probability` its checks of what a probability means (odds at
+  another prevalence, the positive predictive value) and
+  `mitdeeplearning.grading.lab2_faithfulness` its check of the core of a deletion curve.
 
 Every check is importable from here: ``grading.check_roc``.
 
@@ -58,7 +60,6 @@ import types
 from mitdeeplearning._lazy import moved_names
 
 from . import (
-    arithmetic,
     basics,
     cams,
     compare,
@@ -69,6 +70,8 @@ from . import (
     lab1_sampling,
     lab1_training,
     lab2,
+    lab2_faithfulness,
+    lab2_probability,
     refusals,
     tracing,
 )
@@ -91,6 +94,8 @@ from .lab1_model import check_build_model, check_lstm_step
 from .lab1_sampling import check_sampling_step
 from .lab1_training import check_accuracy, check_train_step
 from .lab2 import check_class_weights, check_predict, check_roc, check_weighted_loss
+from .lab2_faithfulness import check_deletion_scores
+from .lab2_probability import check_ppv, check_shift_prevalence
 from .refusals import REFUSALS, Refusal
 
 __all__ = [
@@ -101,6 +106,7 @@ __all__ = [
     "check_build_model",
     "check_cams",
     "check_class_weights",
+    "check_deletion_scores",
     "check_dense_layer",
     "check_features_and_weights",
     "check_get_batch",
@@ -112,10 +118,12 @@ __all__ = [
     "check_minimum",
     "check_model_output",
     "check_pointing_game",
+    "check_ppv",
     "check_predict",
     "check_roc",
     "check_sample",
     "check_sampling_step",
+    "check_shift_prevalence",
     "check_tensor",
     "check_train_step",
     "check_upsample",
@@ -205,7 +213,8 @@ def _copier(snapshot: integrity.Snapshot, loader_class: type = _CopyLoader):
 fresh = _copier(integrity.SNAPSHOT)
 integrity.record_baseline(
     [sys.modules[__name__], basics, cams, compare, delegation, integrity, lab1, lab2, refusals]
-    + [arithmetic, lab1_model, lab1_sampling, lab1_training, tracing]
+    + [lab2_faithfulness, lab2_probability]
+    + [lab1_model, lab1_sampling, lab1_training, tracing]
 )
 
 

@@ -36,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage, special, stats
 
+from ..guard import refuse_during_grading
 from .cam import class_activation_maps
 from .model import FEATURE_LAYER, LOGITS_LAYER
 
@@ -304,6 +305,7 @@ def deletion_curve(
     >>> result.curves.shape, bool(result.beats_random.all())
     ((4, 5), True)
     """
+    refuse_during_grading("xray.deletion_curve")
     return _perturbation_curves(
         "deletion", model, images, maps, steps, class_index, blur_sigma, batch_size,
         random_order, seed,
@@ -356,6 +358,7 @@ def insertion_curve(
     >>> bool((result.areas > result.random_areas).all())
     True
     """
+    refuse_during_grading("xray.insertion_curve")
     return _perturbation_curves(
         "insertion", model, images, maps, steps, class_index, blur_sigma, batch_size,
         random_order, seed,

@@ -91,6 +91,8 @@ def test_each_refused_package_name_is_a_guarded_function():
         "xray.class_activation_maps": "mitdeeplearning.xray.cam",
         "xray.grad_cam": "mitdeeplearning.xray.cam",
         "xray.pointing_game": "mitdeeplearning.xray.localisation",
+        "xray.deletion_curve": "mitdeeplearning.xray.faithfulness",
+        "xray.insertion_curve": "mitdeeplearning.xray.faithfulness",
     }
     names = {name for r in REFUSALS.values() for name in r.package}
     assert names == set(spelled)
