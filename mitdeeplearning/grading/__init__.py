@@ -8,7 +8,8 @@ wrong and what was expected.
 The package has one module per idea:
 
 - `mitdeeplearning.grading.compare`: reading, running and comparing an answer without trusting
-  it, and the verdicts (`GradingError`, a check mark);
+  it, and the verdicts (`GradingError`, a check mark), with the plain-Python arithmetic and
+  reference maths of `mitdeeplearning.grading.arithmetic`;
 - `mitdeeplearning.grading.tracing`: running an answer inside ``tf.function`` with nothing on
   stderr, and the sentence for an answer that cannot run there;
 - `mitdeeplearning.grading.integrity`: what the checks rely on (builtins, NumPy, the guard,
@@ -60,6 +61,7 @@ import types
 from mitdeeplearning._lazy import moved_names
 
 from . import (
+    arithmetic,
     basics,
     cams,
     compare,
@@ -214,7 +216,7 @@ fresh = _copier(integrity.SNAPSHOT)
 integrity.record_baseline(
     [sys.modules[__name__], basics, cams, compare, delegation, integrity, lab1, lab2, refusals]
     + [lab2_faithfulness, lab2_probability]
-    + [lab1_model, lab1_sampling, lab1_training, tracing]
+    + [arithmetic, lab1_model, lab1_sampling, lab1_training, tracing]
 )
 
 
