@@ -245,32 +245,3 @@ def test_golden_films():
         assert got[1] == pytest.approx(want[1], abs=2e-3)
         assert got[2] == pytest.approx(want[2], abs=2e-3)
         assert got[3] == pytest.approx(want[3], rel=0.03, abs=3)
-
-
-# ---- the pleural air keeps a little of the lung's density (lung in front of or behind it)
-
-
-def test_lung_in_the_beam_over_the_air_changes_only_the_air(monkeypatch):
-    from mitdeeplearning.xray.phantom import lesion
-
-    lesions = [sample_lesion(np.random.default_rng(i), bool(i % 2)) for i in range(200)]
-    shares = [one.tissue_left for one in lesions]
-    assert min(shares) >= lesion.TISSUE_LEFT[0] and max(shares) <= lesion.TISSUE_LEFT[1]
-    assert max(shares) - min(shares) > 0.5 * (lesion.TISSUE_LEFT[1] - lesion.TISSUE_LEFT[0])
-
-    def film(share: float) -> tuple[np.ndarray, np.ndarray]:
-        monkeypatch.setattr(lesion, "TISSUE_LEFT", (share, share))
-        case = render_case(128, 31, 3, 1)
-        return case.image, case.mask
-
-    lucent, mask = film(0.0)
-    denser, mask_again = film(0.5)
-    np.testing.assert_array_equal(mask, mask_again)
-    inside = mask.astype(bool)
-    assert inside.sum() > 20
-    # Away from the lesion nothing changes (the pairing property: the film's blur spreads a
-    # change by a few pixels); inside, the air is less lucent (brighter on the film) where lung
-    # still lies in the beam.
-    far = ~_near(mask, 6)
-    assert np.abs(lucent - denser)[far].max() < 1e-5
-    assert float(denser[inside].mean()) > float(lucent[inside].mean()) + 0.01

@@ -27,9 +27,7 @@ What is drawn, and the radiological fact each part models (one module each):
   thin rims 34 %, small 32 %, moderate 22 %, large 9 %, tension 3 % (the mediastinum pushed
   over, the hemidiaphragm flattened); the median mask is under 1 % of the film. The evidence
   is subtle: a fine visceral pleural line, and beyond it no lung markings and a little more
-  lucency, not a black hole: the film sums the chest's whole depth, and lung in front of or
-  behind the air still casts up to a twentieth of its density there (``lesion.TISSUE_LEFT``). The
-  mask is that air and its line.
+  lucency (the lung tissue missing), not a black hole. The mask is that air and its line.
 * ``mimics``: hard negatives in both classes at the same rates: skin folds (25 % upright,
   45 % supine: an edge along the lateral lung that runs past it), companion shadows along the
   apex (25 %), bullae (10 %: air without markings, but round and inside the lung), scapular

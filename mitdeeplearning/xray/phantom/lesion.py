@@ -37,12 +37,6 @@ SIZES = (
     ("tension", 0.03, (0.40, 0.55), 0.6),
 )
 
-#: Share of the lung's own density that still lies in the beam over the pleural air. A frontal
-#: film sums the whole chest's depth, and pleural air is a layer in front of, behind or beside
-#: lung that is still there, so the air is only a little more lucent than lung; what gives it
-#: away is the pleural line and the missing markings beyond it.
-TISSUE_LEFT = (0.0, 0.05)
-
 
 @dataclass
 class Lesion:
@@ -60,7 +54,6 @@ class Lesion:
     keep_medial: bool  # the lung stays attached along the mediastinum
     shift: float  # tension: the mediastinum pushed to the other side
     flatten: float  # tension: the hemidiaphragm pushed down
-    tissue_left: float  # share of the lung's density still in the beam over the air (see below)
 
     @property
     def kind(self) -> str:
@@ -105,7 +98,6 @@ def sample_lesion(rng: np.random.Generator, supine: bool) -> Lesion:
         keep_medial=position != "anteromedial",
         shift=shift if tension else 0.0,
         flatten=flatten if tension else 0.0,
-        tissue_left=rng.uniform(*TISSUE_LEFT),
     )
 
 

@@ -102,8 +102,6 @@ def render_case(
         centre = collapse_centre(outline, lungs[side].hilum, lesion)
         pleural_air, mask, line = pneumothorax(lung[side], outline, centre, lesion)
         density += line * np.float32(anatomy.line_contrast / 255)
-        # The lung in front of or behind the air: some density, but no markings and no mottle.
-        density += pleural_air * np.float32(lesion.tissue_left * anatomy.lung_tissue)
     look_alikes, bulla = draw_mimics(mimics, anatomy, lungs, lung, size)
     # Lung tissue, where there is no pleural air and no bulla: its density, mottle and vessels.
     tissue = (both & ~pleural_air & ~bulla).astype(np.float32)
