@@ -82,13 +82,68 @@ def test_graded_cells_are_well_formed(lab, name):
         if not meta:
             continue
         ids.append(meta["grade_id"])
-        if meta.get("solution"):
+        if meta.get("solution") and cell.cell_type == "code":
             assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
-        if meta.get("grade"):
+        if meta.get("grade") and cell.cell_type == "code" and not meta.get("solution"):
             assert meta["locked"] and meta["points"] > 0
             # Test cells never train: they check small functions on small inputs.
             assert not re.search(r"\b(music\.train|\.fit)\(", cell.source), meta["grade_id"]
+        elif meta.get("grade"):  # an answer graded by hand: a written answer the student edits
+            assert meta.get("solution") and not meta["locked"] and meta["points"] > 0
+            assert cell.cell_type == "markdown", meta["grade_id"]
     assert len(ids) == len(set(ids)), "grade ids must be unique"
+
+
+def _written_answers(notebook) -> list:
+    """The Markdown answer cells a person grades (nbgrader's "manually graded answer")."""
+    return [
+        cell
+        for cell in notebook.cells
+        if cell.cell_type == "markdown"
+        and cell.metadata.get("nbgrader", {}).get("solution")
+        and cell.metadata["nbgrader"].get("grade")
+    ]
+
+
+@pytest.mark.parametrize(("lab", "name"), NOTEBOOKS)
+def test_written_answers_reach_the_release_empty_without_their_rubric(lab, name):
+    source = nbformat.read(SOURCE / lab / name, as_version=4)
+    release = nbformat.read(RELEASE / lab / name, as_version=4)
+    released = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in release.cells}
+    release_text = "\n".join(cell.source for cell in release.cells)
+    for cell in _written_answers(source):
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        assert released[grade_id].source == "YOUR ANSWER HERE", grade_id
+        assert (
+            released[grade_id].metadata["nbgrader"]["points"] == cell.metadata["nbgrader"]["points"]
+        )
+        rubric = [line.strip() for line in cell.source.splitlines() if len(line.strip()) > 20]
+        assert rubric, f"{grade_id} holds no rubric for the instructor"
+        assert not [line for line in rubric if line in release_text], grade_id
+
+
+def test_lab2_asks_five_written_questions_worth_two_points_each():
+    notebook = nbformat.read(SOURCE / "lab2" / "Pneumothorax_CAM.ipynb", as_version=4)
+    written = _written_answers(notebook)
+    assert [c.metadata["nbgrader"]["points"] for c in written] == [2, 2, 2, 2, 2]
+    for number, cell in enumerate(written, start=1):
+        question = notebook.cells[notebook.cells.index(cell) - 1]
+        assert question.cell_type == "markdown" and question.metadata["nbgrader"]["locked"]
+        assert question.source.strip().startswith(f"**Question {number} (2 points).**")
+        assert cell.source.strip().startswith("*Rubric (instructors only")
+    title = " ".join(notebook.cells[1].source.split())
+    assert "worth **32 points**: 22 for code" in title and "10 for five written answers" in title
+
+
+def test_lab2_states_no_result_of_a_run_in_its_markdown():
+    # Sentences about what a run shows are printed by the code that computes them: these, from
+    # earlier versions, were written in advance (and the last two were wrong in fast mode).
+    notebook = nbformat.read(SOURCE / "lab2" / "Pneumothorax_CAM.ipynb", as_version=4)
+    text = " ".join(" ".join(c.source.split()) for c in notebook.cells if c.cell_type == "markdown")
+    for claim in ("had learnt", "below any useful threshold", "its AUC drops",
+                  "like a real clinic", "SIZE / 8", "whose average is the logit",
+                  "tubes are rare"):  # fmt: skip
+        assert claim not in text, claim
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +199,11 @@ def test_release_notebook_fails_only_on_unanswered_cells(lab, name, tmp_path):
     failed = {index for index, _, _ in errors}
     for index, cell in enumerate(executed.cells):
         meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
+        if meta.get("solution") and cell.cell_type == "code":
             assert "raise NotImplementedError()" in cell.source
-        if meta.get("grade"):  # no check passes without an answer
+        elif meta.get("solution"):  # a written answer, graded by hand
+            assert cell.source == "YOUR ANSWER HERE"
+        if meta.get("grade") and cell.cell_type == "code":  # no check passes without an answer
             assert index in failed, f"test cell {meta['grade_id']} passed on the release"
 
 
@@ -212,6 +269,10 @@ def roc_curve(labels, scores):
 }
 
 
+def _releases(lab: str) -> dict:
+    return {p.name: nbformat.read(p, as_version=4) for p in sorted((RELEASE / lab).glob("*.ipynb"))}
+
+
 def _submission(folder, notebooks, edit=None):
     folder.mkdir(parents=True)
     for path in notebooks:
@@ -260,6 +321,14 @@ def test_the_solution_scores_full_marks(graded):
     result = grades["solution"]
     assert result["max_score"] > 0
     assert result["score"] == result["max_score"], json.dumps(result["cells"], indent=1)
+    # Points graded by hand are counted apart, and pending until a person grades them.
+    automatic, manual = graded_cells(_releases(lab))
+    assert result["max_score"] == sum(automatic.values())
+    assert result["manual_max"] == sum(manual.values())
+    if manual:
+        assert result["manual_score"] is None and result["total"] is None
+    else:
+        assert result["total"] == result["score"]
 
 
 @pytest.mark.slow
@@ -285,15 +354,19 @@ def test_a_solution_that_lost_its_grading_metadata_scores_full_marks_after_repai
 
 @pytest.mark.slow
 def test_grades_csv_matches_the_results(graded):
-    _, grades, out = graded
+    lab, grades, out = graded
     with (out / "grades.csv").open() as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
     assert set(rows) == set(grades)
+    _, manual = graded_cells(_releases(lab))
     for student, result in grades.items():
         assert float(rows[student]["score"]) == result["score"]
         for grade_id, (score, _) in result["cells"].items():
-            if grade_id in rows[student]:
+            if grade_id in rows[student] and grade_id not in manual:
                 assert float(rows[student][grade_id]) == score
+        # Written answers: empty until a person grades them, and so is the total.
+        assert [rows[student][grade_id] for grade_id in manual] == [""] * len(manual)
+        assert (rows[student]["total"] == "") == bool(manual)
 
 
 @pytest.mark.slow
