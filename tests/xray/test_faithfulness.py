@@ -185,6 +185,32 @@ def test_randomisation_lowers_the_correlation_and_leaves_the_model_alone(trained
     assert again[0].name == "block1_conv" and again[0].median < 0.97
 
 
+def test_randomisation_reads_a_model_trained_with_a_notebook_loss():
+    """A model compiled with a loss written in the notebook (``train_cam_cnn(loss=...)``) cannot
+    be recompiled from its config; the check copies the architecture alone."""
+    import tensorflow as tf
+
+    def notebook_loss(labels, logits):
+        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            labels, logits, from_logits=True))  # fmt: skip
+
+    rng = np.random.default_rng(1)
+    images = rng.random((16, 64, 64, 1), dtype=np.float32)
+    labels = np.arange(16) % 2
+    model = build_cam_cnn((64, 64, 1), filters=(4, 8), seed=0)
+    train_cam_cnn(model, images, labels, epochs=1, batch_size=8, loss=notebook_loss,
+                  class_weight=None, augment=False, progress=False)  # fmt: skip
+    with pytest.raises(TypeError, match="notebook_loss"):
+        keras.models.clone_model(model)  # what the check used to call
+    weights = [w.copy() for w in model.get_weights()]
+    stages = randomization_check(model, images[:4], seed=0)
+    assert [s.name for s in stages] == ["cam_logits", "block2", "block1"]
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))
+    # the copy starts from the trained weights: re-initialising a weightless layer keeps every map
+    same = randomization_check(model, images[:4], layers=["gap"], seed=0)
+    np.testing.assert_allclose(same[0].correlations, 1.0, atol=1e-6)
+
+
 def test_randomisation_needs_a_gap_dense_head_and_real_layers(trained):
     model, images, _ = trained
     inputs = keras.Input((64, 64, 1))
