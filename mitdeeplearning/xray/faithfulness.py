@@ -40,8 +40,8 @@ from ..guard import refuse_during_grading
 from .cam import class_activation_maps
 from .model import FEATURE_LAYER, LOGITS_LAYER
 
-__all__ = ["FaithfulnessCurves", "RandomisationStage", "deletion_curve", "insertion_curve"]
-__all__ += ["randomization_check"]
+__all__ = ["FaithfulnessCurves", "RandomisationStage", "deletion_curve", "insertion_curve",
+           "randomization_check"]  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -446,18 +446,6 @@ def _spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide((ra * rb).sum(axis=1), norm, out=np.full(len(a), np.nan), where=norm > 0)
 
 
-def _uncompiled_copy(model: keras.Model) -> keras.Model:
-    """A copy of `model` with its weights, never compiled.
-
-    ``keras.models.clone_model`` recompiles a compiled model from its saved config, which
-    fails for a loss Keras cannot look up by name (a function written in the notebook); the
-    check only predicts, so the copy is built from the architecture alone.
-    """
-    copy = model.__class__.from_config(model.get_config())
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def randomization_check(
     model: keras.Model,
     images,
@@ -520,7 +508,9 @@ def randomization_check(
     _gap_dense_head(model, feature_layer, logits_layer)
     stages = (_default_stages(model, logits_layer) if layers is None
               else _check_stages(model, layers))  # fmt: skip
-    clone = _uncompiled_copy(model)
+    # Not clone_model: it recompiles from the config, which fails on a loss the notebook wrote.
+    clone = model.__class__.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
     options = dict(class_index=class_index, feature_layer=feature_layer,
                    logits_layer=logits_layer, batch_size=batch_size)  # fmt: skip
     trained = class_activation_maps(clone, images, **options).reshape(len(images), -1)
