@@ -18,8 +18,9 @@ import pytest
 
 from mitdeeplearning import project_url
 from mitdeeplearning.instructor import course
-from mitdeeplearning.instructor.autograde import autograde, graded_cells
+from mitdeeplearning.instructor.autograde import autograde
 from mitdeeplearning.instructor.notebooks import cell_errors, execute_notebook, run_lab
+from mitdeeplearning.instructor.reports import graded_cells
 
 LABS = course.labs()
 SOURCE = course.DEFAULT_COURSE / "source"

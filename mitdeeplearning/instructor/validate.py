@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .autograde import graded_cells
 from .course import course_dir, labs
 from .notebooks import execute_notebook
+from .reports import graded_cells
 from .submission import check_submission, read_notebook, read_releases
 
 
