@@ -3,14 +3,24 @@
 The repository URL below is the only place it is written: the README links and the notebooks'
 set-up cell are checked against it (tests/test_repository.py), and the package reads it back
 from its installed metadata (`mitdeeplearning.project_url()`).
+
+Building the package also copies the course's release notebooks (``labs/release/<lab>/``) into
+it, as ``mitdeeplearning/course_data/release/<lab>/``: `mitdl validate` compares a student's
+notebook with them wherever the package is installed (``pip install git+...``, Colab), and a
+copy made at build time cannot drift from the release it was built from.
 """
 
 import re
+import shutil
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
+#: The committed release notebooks, and where the built package keeps its copy of them.
+RELEASE = HERE / "labs" / "release"
+SHIPPED_RELEASE = Path("mitdeeplearning", "course_data", "release")
 VERSION = re.search(
     r'__version__\s*=\s*"([^"]+)"', (HERE / "mitdeeplearning" / "_version.py").read_text()
 ).group(1)
@@ -48,6 +58,32 @@ EXTRAS_REQUIRE = {
     ],
 }
 
+
+class BuildWithRelease(build_py):
+    """``build_py`` that also copies ``labs/release/<lab>/*.ipynb`` into the built package.
+
+    An editable install skips the copy: it runs from the checkout, whose ``labs/`` validation
+    reads directly. A build without the release notebooks fails: a package that cannot validate
+    must not be built silently (an sdist carries them through ``MANIFEST.in``).
+    """
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        notebooks = sorted(RELEASE.glob("*/*.ipynb"))
+        if not notebooks:
+            raise SystemExit(
+                f"{RELEASE} holds no release notebooks (<lab>/*.ipynb): build the package from "
+                "a checkout of the repository, or from an sdist made with its MANIFEST.in."
+            )
+        target = Path(self.build_lib) / SHIPPED_RELEASE
+        shutil.rmtree(target, ignore_errors=True)  # a notebook since removed must not linger
+        for notebook in notebooks:
+            (target / notebook.parent.name).mkdir(parents=True, exist_ok=True)
+            self.copy_file(str(notebook), str(target / notebook.parent.name / notebook.name))
+
+
 setup(
     name="mitdeeplearning",
     version=VERSION,
@@ -65,6 +101,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["mitdl = mitdeeplearning.cli:main"]},
+    cmdclass={"build_py": BuildWithRelease},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.11",
