@@ -307,6 +307,28 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_written(args: argparse.Namespace) -> int:
+    from .instructor.course import CourseError
+    from .instructor.written import apply_marks, export_pages
+
+    out = Path(args.out).resolve()
+    try:
+        if args.marks or args.apply:
+            results = apply_marks(args.lab, out, args.marks or (), args.course)
+            done = sum(1 for r in results.values() if r.get("total") is not None)
+            print(f"{done} of {len(results)} students have every answer graded by hand; "
+                  f"grades: {out / 'grades.csv'}  lms: {out / 'lms.csv'}  "
+                  f"summary: {out / 'summary.md'}")  # fmt: skip
+            return 0
+        pages = export_pages(args.lab, out, args.submissions, args.course)
+    except CourseError as exc:
+        print(f"mitdl written: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(pages) - 1} questions: open {pages[-1]}; then "
+          f"`mitdl written {args.lab} {args.out} --marks MARKS.csv`")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mitdl",
@@ -355,7 +377,7 @@ def _add_data_commands(sub) -> None:
 
 
 def _add_course_commands(sub) -> None:
-    """`mitdl run`, `release`, `validate` and `autograde`: the course."""
+    """`mitdl run`, `release`, `validate`, `autograde` and `written`: the course."""
     course_help = "course folder (default: this repository's labs/)"
     p = sub.add_parser(
         "run",
@@ -413,6 +435,25 @@ def _add_course_commands(sub) -> None:
     p.add_argument("--course", metavar="DIR", help=course_help)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_autograde)
+
+    p = sub.add_parser(
+        "written",
+        help="read the answers graded by hand question by question; apply the marks",
+        description="Write OUT/written/<question>.html: every student's answer to one question "
+        "beside its rubric, with points boxes that download a CSV of marks. With --marks, "
+        "apply such CSVs (student,question,points, or manual_grades.csv's columns) without "
+        "grading again: manual_grades.csv, results.json, grades.csv, lms.csv, summary.md and "
+        "the feedback pages get the points and totals.",
+    )
+    p.add_argument("lab", help="the lab graded (lab2 ...)")
+    p.add_argument("out", help="the folder autograde wrote (its --out)")
+    p.add_argument("--submissions", metavar="DIR",
+                   help="the folder graded (needed once: its answers are kept in OUT)")  # fmt: skip
+    p.add_argument("--marks", metavar="FILE", action="append",
+                   help="a CSV of marks to apply (repeatable)")  # fmt: skip
+    p.add_argument("--apply", action="store_true", help="apply OUT/manual_grades.csv as edited")
+    p.add_argument("--course", metavar="DIR", help=course_help)
+    p.set_defaults(func=_cmd_written)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
