@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .names import Names, parse_cell
+from .notebook_file import SubmissionError, read_notebook
 from .rules import default_refusals, refused_names
 from .scan import checks_called, scan_source
 
@@ -30,10 +31,6 @@ from .scan import checks_called, scan_source
 STUB = "raise NotImplementedError()"
 #: What nbgrader leaves in a written (Markdown) answer cell of a release.
 WRITTEN_STUB = "YOUR ANSWER HERE"
-
-
-class SubmissionError(ValueError):
-    """A file is not a notebook of this course; the message says what it is and what to do."""
 
 
 @dataclasses.dataclass
@@ -74,35 +71,6 @@ class Check:
     @property
     def changed(self) -> list[str]:
         return [m.grade_id for m in self.matches if m.changed]
-
-
-def read_notebook(path: str | os.PathLike) -> dict:
-    """A notebook file as a dict (nbformat 4), or `SubmissionError` saying what is wrong."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SubmissionError(f"{path}: cannot read it ({exc.strerror or exc}).") from None
-    if not raw.strip():
-        raise SubmissionError(f"{path.name} is empty: download the notebook again and resubmit.")
-    try:
-        notebook = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SubmissionError(
-            f"{path.name} is not a notebook (not valid JSON: {exc}). Download it from Jupyter or "
-            "Colab as .ipynb (File > Download > Download .ipynb) and resubmit."
-        ) from None
-    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
-        raise SubmissionError(f"{path.name} is JSON but not a notebook: it has no list of cells.")
-    if notebook.get("nbformat") != 4:
-        raise SubmissionError(
-            f"{path.name} is in notebook format {notebook.get('nbformat')!r}; expected 4 "
-            "(any current Jupyter or Colab saves it)."
-        )
-    for cell in notebook["cells"]:
-        if not isinstance(cell, dict) or "cell_type" not in cell:
-            raise SubmissionError(f"{path.name} has a malformed cell: {str(cell)[:80]}.")
-    return notebook
 
 
 def _source(cell: dict) -> str:
@@ -215,13 +183,7 @@ def match_cells(notebook: dict, release: dict) -> list[Match]:
                     continue
                 # The most similar cell of the same type (an answer keeps its `def` line).
                 candidates = [i for i in free if _same_type(cells[i], wanted[r])]
-                found = max(
-                    candidates,
-                    key=lambda i: difflib.SequenceMatcher(
-                        None, _source(cells[i]), _source(wanted[r])
-                    ).ratio(),
-                    default=None,
-                )
+                found = _most_similar(candidates, cells, wanted[r])
                 if found is not None:
                     pairs[r] = (found, "position")
                     taken.add(found)
@@ -241,6 +203,26 @@ def match_cells(notebook: dict, release: dict) -> list[Match]:
         kind = "answer" if meta.get("solution") else "test" if meta.get("grade") else "text"
         matches.append(Match(meta["grade_id"], how, index, changed, kind))
     return matches
+
+
+#: How much of two cells' sources `match_cells` compares to pair changed cells: the start of an
+#: answer (its ``def`` line and first lines) says which it is, and the time stays bounded.
+_COMPARED = 300
+
+
+def _most_similar(candidates: list[int], cells: list[dict], wanted: dict) -> int | None:
+    """The first of `candidates` (indices into `cells`) whose source is most like `wanted`'s;
+    `difflib`'s cheap upper bound skips the full comparison of those that cannot win."""
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(_source(wanted)[:_COMPARED])
+    found, best = None, -1.0
+    for i in candidates:
+        matcher.set_seq1(_source(cells[i])[:_COMPARED])
+        if matcher.real_quick_ratio() > best and matcher.quick_ratio() > best:
+            ratio = matcher.ratio()
+            if ratio > best:
+                found, best = i, ratio
+    return found
 
 
 def _key(cell: dict) -> str:
@@ -384,22 +366,34 @@ def prepare_submission(files: list[Path], lab: str, releases: dict) -> tuple[dic
     for path in files:
         try:
             notebook = read_notebook(path)
+            key = identify(notebook, releases)
+            if key is None:
+                notes["problems"].append(f"{path.name} is not a notebook of {lab}: not graded.")
+                continue
+            if key[1] in notebooks:
+                notes["problems"].append(f"{path.name} is a second copy of {key[1]}: not graded.")
+                continue
+            repaired, matches = repair_metadata(notebook, releases[key])
+            text = json.dumps(repaired)
         except SubmissionError as exc:
             notes["problems"].append(str(exc))
             continue
-        key = identify(notebook, releases)
-        if key is None:
-            notes["problems"].append(f"{path.name} is not a notebook of {lab}: not graded.")
+        except Exception as exc:  # noqa: BLE001 - one file that breaks a step grades nothing
+            notes["problems"].append(
+                f"{path.name} could not be read as a notebook of {lab} ({type(exc).__name__}: "
+                f"{str(exc)[:200]}): not graded. Resubmit a copy saved by Jupyter or Colab."
+            )
             continue
-        if key[1] in notebooks:
-            notes["problems"].append(f"{path.name} is a second copy of {key[1]}: not graded.")
-            continue
-        repaired, matches = repair_metadata(notebook, releases[key])
         notes["repaired"] += [
             m.grade_id for m in matches if m.how not in ("intact", "missing") and m.kind != "text"
         ]
-        notes["flags"] += scan_answers(repaired, releases[key])
-        notebooks[key[1]] = json.dumps(repaired)
+        try:
+            notes["flags"] += scan_answers(repaired, releases[key])
+        except Exception as exc:  # noqa: BLE001 - graded all the same, its answers read by hand
+            notes["flags"].append(
+                f"{path.name} could not be scanned ({type(exc).__name__}): read its answers"
+            )
+        notebooks[key[1]] = text
     if not files:
         notes["problems"].append("no notebooks submitted.")
     return notebooks, notes
