@@ -197,7 +197,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .instructor.course import CourseError
     from .instructor.submission import SubmissionError
-    from .instructor.validate import validate
+    from .instructor.validate import describe, validate
 
     try:
         report = validate(args.notebook, args.course, run=not args.no_run)
@@ -206,48 +206,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         print(json.dumps(report, indent=1))
-        return 0 if report["ready"] else 1
-    by_hand = (
-        f", {len(report['manual'])} answers graded by hand ({report['manual_points']:g} points)"
-        if report.get("manual")
-        else ""
-    )
-    print(
-        f"{args.notebook}: {report['lab']}/{report['notebook']}, {report['graded']} graded tests"
-        + by_hand
-    )
-    lost_answers = report["missing_answers"]
-    lost_tests = [g for g in report["missing"] if g not in lost_answers]
-    if lost_answers:
-        print(
-            f"  MISSING answer cells: {', '.join(lost_answers)}. They cannot be graded: "
-            "download a fresh copy of the notebook and copy your answers into it."
-        )
-    if lost_tests:
-        print(f"  missing test cells: {', '.join(lost_tests)} (the autograder puts them back)")
-    if report["repaired"]:
-        print(
-            f"  grading metadata lost on {len(report['repaired'])} cells "
-            f"({', '.join(report['repaired'])}): the autograder repairs it."
-        )
-    if not report["missing"] and not report["repaired"]:
-        print("  grading metadata: intact")
-    if report["changed"]:
-        print(
-            f"  locked cells edited: {', '.join(report['changed'])} (the autograder restores "
-            "them from the release)"
-        )
-    if report["unanswered"]:
-        print(f"  unanswered: {', '.join(report['unanswered'])}")
-    for flag in report["flags"]:
-        print(f"  flagged for the instructor: {flag}")
-    if report["seconds"] is not None:
-        print(f"  ran top to bottom in {report['seconds']:.0f} s ({FAST_VARIABLE}=1)")
-        for name, message in report["failed_checks"]:
-            print(f"  check {name} fails: {message}")
-        for name, message in report["errors"]:
-            print(f"  {name} raises {message}")
-    print("Ready to submit." if report["ready"] else "Not ready yet: see above.")
+    else:
+        print("\n".join(describe(report, args.notebook)))
     return 0 if report["ready"] else 1
 
 
@@ -411,7 +371,8 @@ def _add_course_commands(sub) -> None:
     p.add_argument("notebook", help="the .ipynb file")
     p.add_argument("--no-run", action="store_true", help="only check the file; do not run it")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
-    p.add_argument("--course", metavar="DIR", help=course_help)
+    p.add_argument("--course", metavar="DIR", help="course folder (default: this repository's "
+                   "labs/, else the release notebooks installed with the package)")  # fmt: skip
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser(
