@@ -8,7 +8,7 @@ Document Fingerprinting", SIGMOD 2003):
 1. **Normalise.** The cell is parsed (`names.parse_cell`, so IPython magics parse) and its
    syntax tree walked in order, statement by statement: every node gives its kind
    (``Assign``, ``Call``, ``For``...); a name the answer binds becomes ``Name`` (renaming
-   changes nothing), a constant becomes its type (``str``, ``int``), docstrings go and
+   changes nothing), a constant becomes its type (``#str``, ``#int``), docstrings go and
    comments never come; attribute names (``.cumsum``), keyword names (``axis=``) and builtins
    (``len``) stay, since a copy keeps them and they tell independent answers apart. A cell
    that does not parse falls back to its words, line by line, normalised the same way.
@@ -43,7 +43,7 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 
-from .names import bound_in, parse_cell
+from .names import parse_cell
 from .submission import STUB
 
 #: Names a student rarely rebinds and a copy keeps: the builtins (``len``, ``range``, ``zip``).
@@ -130,8 +130,27 @@ class Similarity:
             "missing": self.missing,
         }
 
+    def groups(self) -> list[tuple[str, list[str], list[Pair]]]:
+        """``(exercise, students, pairs)`` for each group of students linked by listed pairs
+        (an answer passed round several students is one group, not a pair per two of them),
+        the most similar group first."""
+        found = []
+        for exercise in dict.fromkeys(p.exercise for p in self.pairs):
+            pairs = [p for p in self.pairs if p.exercise == exercise]
+            group_of: dict[str, set[str]] = {}
+            for pair in pairs:
+                merged = set(pair.students).union(*(group_of.get(s, ()) for s in pair.students))
+                for student in merged:
+                    group_of[student] = merged
+            for group in {id(g): g for g in group_of.values()}.values():
+                inside = [p for p in pairs if p.students[0] in group]
+                found.append((exercise, sorted(group), inside))
+        found.sort(key=lambda g: (-max(p.similarity for p in g[2]), g[0], g[1]))
+        return found
+
     def markdown(self) -> str:
-        """The section of ``summary.md`` that lists the pairs and says what was skipped."""
+        """The section of ``summary.md`` that lists the groups of students whose answers are
+        alike and says what was compared and what was skipped."""
         s = self.settings
         lines = [
             "## Similar answers",
@@ -146,21 +165,28 @@ class Similarity:
             "",
         ]
         if self.pairs:
-            lines += ["| exercise | students | similarity | shared fingerprints |",
+            lines += ["| exercise | students | similarity | pairs above the threshold |",
                       "| --- | --- | --- | --- |"]  # fmt: skip
-            lines += [
-                f"| {p.exercise} | {p.students[0]}, {p.students[1]} | {p.similarity:.0%} | "
-                f"{p.shared} of {p.sizes[0]} and {p.sizes[1]} |"
-                for p in self.pairs
-            ]
+            for exercise, students, pairs in self.groups():
+                low, high = min(p.similarity for p in pairs), max(p.similarity for p in pairs)
+                spread = f"{high:.0%}" if low == high else f"{low:.0%} to {high:.0%}"
+                possible = len(students) * (len(students) - 1) // 2
+                names = ", ".join(_cell_text(student) for student in students)
+                lines.append(f"| {_cell_text(exercise)} | {names} | {spread} | "
+                             f"{len(pairs)} of {possible} |")  # fmt: skip
         else:
             lines.append("No pair of answers above the threshold.")
         lines += ["", "| exercise | compared | too short or common | no answer |",
                   "| --- | --- | --- | --- |"]  # fmt: skip
         for exercise, count in self.compared.items():
-            lines.append(f"| {exercise} | {count} | {len(self.short.get(exercise, []))} | "
-                         f"{self.missing.get(exercise, 0)} |")  # fmt: skip
+            short, missing = len(self.short.get(exercise, [])), self.missing.get(exercise, 0)
+            lines.append(f"| {_cell_text(exercise)} | {count} | {short} | {missing} |")
         return "\n".join(lines) + "\n"
+
+
+def _cell_text(text: str) -> str:
+    """`text` safe in a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 # ## Normalising an answer ----------------------------------------------------------------------
@@ -187,7 +213,11 @@ def statement_tokens(source: str) -> list[list[str]]:
         except SyntaxError:
             return _fallback_tokens(source)
     statements: list[list[str]] = []
-    _walk(tree, bound_in(tree), [], statements)
+    bound: set[str] = set()
+    _walk(tree, [], statements, bound)
+    shadowed = bound & _BUILTINS  # ``len = 3``: then ``len`` is the student's own name
+    if shadowed:
+        statements = [["Name" if t in shadowed else t for t in tokens] for tokens in statements]
     return statements
 
 
@@ -196,21 +226,33 @@ def normalized_tokens(source: str) -> list[str]:
     return [token for statement in statement_tokens(source) for token in statement]
 
 
-def _walk(node: ast.AST, bound: set[str], tokens: list[str], statements: list) -> None:
+def _walk(node: ast.AST, tokens: list[str], statements: list, bound: set[str]) -> None:
+    """Append the tokens of `node`'s children to `tokens` (a statement's to a new list in
+    `statements`), adding the names the code binds to `bound`."""
     body = getattr(node, "body", None)
     docstring = body[0] if isinstance(body, list) and body and _is_docstring(body[0]) else None
     for child in ast.iter_child_nodes(node):
         if isinstance(child, _CONTEXTS) or child is docstring:
             continue
         if isinstance(child, ast.stmt):
-            statement = [_token(child, bound)]
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                bound.add(child.name)
+            statement = [type(child).__name__]
             statements.append(statement)
-            _walk(child, bound, statement, statements)
+            _walk(child, statement, statements, bound)
             continue
-        tokens.append(_token(child, bound))
+        if isinstance(child, ast.Name):
+            tokens.append(child.id if child.id in _BUILTINS else "Name")
+            if not isinstance(child.ctx, ast.Load):
+                bound.add(child.id)
+            continue
+        if isinstance(child, ast.arg):
+            bound.add(child.arg)
+        tokens.append(f"#{type(child.value).__name__}" if isinstance(child, ast.Constant)
+                      else type(child).__name__)  # fmt: skip
         if isinstance(child, ast.keyword) and child.arg:
             tokens.append(f"{child.arg}=")
-        _walk(child, bound, tokens, statements)
+        _walk(child, tokens, statements, bound)
         if isinstance(child, ast.Attribute):
             tokens.append(f".{child.attr}")
 
@@ -223,14 +265,6 @@ def _is_docstring(node: ast.AST) -> bool:
     )
 
 
-def _token(node: ast.AST, bound: set[str]) -> str:
-    if isinstance(node, ast.Name):
-        return node.id if node.id in _BUILTINS and node.id not in bound else "Name"
-    if isinstance(node, ast.Constant):
-        return type(node.value).__name__
-    return type(node).__name__
-
-
 def _fallback_tokens(source: str) -> list[list[str]]:
     """Tokens of code that does not parse, a list per line: names become ``Name`` (keywords
     and builtins stay), literals their kind, operators themselves."""
@@ -241,12 +275,12 @@ def _fallback_tokens(source: str) -> list[list[str]]:
             if word == "#":
                 break  # a comment
             if word[0].isdigit():
-                tokens.append("number")
+                tokens.append("#number")
             elif word[0].isalpha() or word[0] == "_":
                 known = keyword.iskeyword(word) or word in _BUILTINS
                 tokens.append(word if known else "Name")
             else:
-                tokens.append("str" if word[0] in "\"'" and len(word) > 1 else word)
+                tokens.append("#str" if word[0] in "\"'" and len(word) > 1 else word)
         if tokens:
             statements.append(tokens)
     return statements
@@ -389,10 +423,11 @@ def find_similar(
     result = Similarity(settings, [], {}, {}, {})
     for exercise, answers in exercises.items():
         given = fingerprints(statement_tokens(base.get(exercise, "")), settings.k, 1, 1)
-        prints = {
-            student: fingerprints(statement_tokens(source), settings.k, settings.window) - given
-            for student, source in answers.items()
-        }
+        by_source: dict[str, set[int]] = {}  # the same answer handed in many times
+        for source in set(answers.values()):
+            found = fingerprints(statement_tokens(source), settings.k, settings.window)
+            by_source[source] = found - given
+        prints = {student: by_source[source] for student, source in answers.items()}
         pairs, short = _compare(exercise, prints, settings)
         result.pairs += pairs
         result.compared[exercise] = len(prints) - len(short)
