@@ -8,6 +8,8 @@ headless, check a notebook before it is submitted, and autograde a course's subm
 * `scan`, with `names` and `rules`: what an answer cell reaches for, read from its syntax tree
   with every alias followed, and answers that call what their exercise refuses;
 * `validate`: `mitdl validate`, what stands between a notebook and full marks;
+* `sandbox`: run a student's grading with no network, its own processes and a read-only
+  system (bubblewrap on Linux);
 * `autograde`: `mitdl autograde`, the one autograding path (parallel on Dask; one worker
   grades serially).
 
