@@ -11,7 +11,8 @@ Document Fingerprinting", SIGMOD 2003):
    changes nothing), a constant becomes its type (``#str``, ``#int``), docstrings go and
    comments never come; attribute names (``.cumsum``), keyword names (``axis=``) and builtins
    (``len``) stay, since a copy keeps them and they tell independent answers apart. A cell
-   that does not parse falls back to its words, line by line, normalised the same way.
+   that does not parse (or nests deeper than Python's parser goes, or is longer than
+   `LONGEST_PARSED`) falls back to its words, line by line, normalised the same way.
 2. **Fingerprint.** Within each statement every run of `k` consecutive tokens is hashed, and
    winnowing keeps the smallest hash of each window of `window` hashes: any run of
    ``k + window - 1`` tokens two answers share leaves a fingerprint in both. Fingerprints form
@@ -49,6 +50,9 @@ from .submission import STUB
 #: Names a student rarely rebinds and a copy keeps: the builtins (``len``, ``range``, ``zip``).
 _BUILTINS = frozenset(dir(builtins))
 _CONTEXTS = ast.expr_context
+#: Answers longer than this (characters) are compared on their words, unparsed: the time stays
+#: linear in their length whatever they hold.
+LONGEST_PARSED = 100_000
 #: A token of code that does not parse: a string literal, a word or number, or one character.
 _WORD = re.compile(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|\w+|[^\w\s]")
 
@@ -205,20 +209,26 @@ def statement_tokens(source: str) -> list[list[str]]:
     >>> statement_tokens("for v in xs:\\n    y = np.cumsum(v)")
     [['For', 'Name', 'Name'], ['Assign', 'Name', 'Call', 'Attribute', 'Name', '.cumsum', 'Name']]
     """
+    if len(source) > LONGEST_PARSED:
+        return _fallback_tokens(source)
     try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        try:
-            tree = parse_cell(source)  # IPython's magics and shell lines
-        except SyntaxError:
-            return _fallback_tokens(source)
-    statements: list[list[str]] = []
-    bound: set[str] = set()
-    _walk(tree, [], statements, bound)
+        tree = _parse(source)
+        statements: list[list[str]] = []
+        bound: set[str] = set()
+        _walk(tree, [], statements, bound)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return _fallback_tokens(source)  # not Python, a null byte, nesting a parser refuses
     shadowed = bound & _BUILTINS  # ``len = 3``: then ``len`` is the student's own name
     if shadowed:
         statements = [["Name" if t in shadowed else t for t in tokens] for tokens in statements]
     return statements
+
+
+def _parse(source: str) -> ast.Module:
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return parse_cell(source)  # IPython's magics and shell lines
 
 
 def normalized_tokens(source: str) -> list[str]:
@@ -347,7 +357,7 @@ def answer_cells(notebook: Mapping | str) -> dict[str, str]:
     if isinstance(notebook, str):
         try:
             notebook = json.loads(notebook)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {}
     cells = notebook.get("cells") if isinstance(notebook, Mapping) else None
     found: dict[str, str] = {}

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -347,6 +348,37 @@ def test_the_section_states_the_threshold_the_pairs_and_what_was_skipped():
 def test_settings_that_make_no_sense_are_refused_by_name(field, value, named):
     with pytest.raises(ValueError, match=named):
         Settings(**{field: value})
+
+
+def test_hostile_answers_neither_stop_nor_stall_the_comparison():
+    deep = "def roc_curve(labels, scores):\n    return " + "1 + " * 20_000 + "1\n"
+    answers = {
+        "deep": deep,  # deeper than Python builds a syntax tree
+        "deeper": "x = " + "1 + " * 2_000 + "1",  # a tree, deeper than the walk's recursion
+        "parens": "x = " + "(" * 300 + "1" + ")" * 300,  # deeper than Python's parser
+        "null": "x = np.sum(labels)\x00\n",
+        "huge": "def roc_curve(labels, scores):\n" + "    fpr = np.cumsum(labels == 0)\n" * 20_000,
+        **HONEST_ROC,
+        "copy": RENAMED_COPY,
+    }
+    tic = time.perf_counter()
+    found = find_similar({"roc": answers}, {"roc": ROC_BASE})
+    assert time.perf_counter() - tic < 10
+    assert ("roc", ("chi", "copy")) in _pairs(found)
+    assert normalized_tokens(deep)[:4] == ["def", "Name", "(", "Name"]  # compared on its words
+    assert normalized_tokens(answers["deeper"])[:3] == ["Name", "=", "#number"]
+
+
+def test_malformed_notebooks_give_no_answers_instead_of_an_error():
+    weird = {"cells": [
+        1, {"cell_type": "code", "metadata": [], "source": [3]},
+        {"cell_type": "code", "metadata": {"nbgrader": {"solution": True, "grade_id": ["x"]}}},
+        {"cell_type": "code", "metadata": {"nbgrader": {"solution": True, "grade_id": "roc"}},
+         "source": ["a = 1\n", 5, None]},
+    ]}  # fmt: skip
+    assert answer_cells(weird) == {"roc": "a = 1\n"}
+    assert answer_cells("[" * 100_000 + "]" * 100_000) == {}
+    assert answer_cells('{"cells": 3}') == answer_cells("not json") == {}
 
 
 # ## From the notebooks autograde prepares --------------------------------------------------------
