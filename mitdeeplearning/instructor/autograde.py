@@ -33,6 +33,7 @@ import re
 import shutil
 import tempfile
 import time
+import unicodedata
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -41,19 +42,36 @@ from .._lazy import moved_names
 from ..files import atomic_write, staged_folder
 from ..report import FAST_VARIABLE
 from .course import CourseError, course_dir, lab_list, read_grades, run_nbgrader, scratch_course
+from .feedback import feedback_html
 from .reports import MANUAL_GRADES, graded_cells, read_manual_grades, split_points, write_reports
 from .submission import prepare_submission, read_releases
 
 _CANVAS = re.compile(r"^(?P<name>[^_]+?)(?:_LATE)?_(?P<uid>\d+)_(?P<sid>\d+)_(?P<file>.+)$")
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<uid>\d+)_assignsubmission_(?:file|onlinetext)_?$")
-_HIDDEN = re.compile(
-    r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.M | re.S
-)
 
 
-def _safe_id(name: str) -> str:
-    """A student id nbgrader and file systems accept: letters, digits, ``_``, ``.`` and ``-``."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "student"
+#: Names Windows keeps for devices: a folder so named cannot be made there.
+_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"{p}{n}" for p in ("COM", "LPT") for n in range(10))}
+
+
+def student_id(name: str) -> str:
+    """The student id of a name as the LMS writes it, safe in a file name and in nbgrader.
+
+    The name is NFC-normalised (``Zoë`` saved decomposed, as macOS names files, is the same
+    student); letters, marks and digits of every script, ``_``, ``.`` and ``-`` are kept, so
+    ``Zoë Li``, ``Zoé Li`` and a Cyrillic look-alike stay three students; each other run of
+    characters (spaces, ``/``, glob and shell characters) becomes one ``_``. At most 100
+    characters (nbgrader's gradebook keeps 128).
+
+    Examples
+    --------
+    >>> student_id("Zoë Li"), student_id("Zoé Li"), student_id("../../etc")
+    ('Zoë_Li', 'Zoé_Li', 'etc')
+    """
+    name = unicodedata.normalize("NFC", name)
+    kept = "".join(c if c in "_.-" or unicodedata.category(c)[0] in "LMN" else "/" for c in name)
+    sid = re.sub("/+", "_", kept).strip("_.")[:100].strip("_.") or "student"
+    return f"{sid}_" if sid.split(".")[0].upper() in _DEVICES else sid
 
 
 def collect(folder: str | os.PathLike) -> tuple[dict[str, list[Path]], list[str]]:
@@ -61,49 +79,63 @@ def collect(folder: str | os.PathLike) -> tuple[dict[str, list[Path]], list[str]
 
     Returns ``(student id → notebook paths, problems)``; a student folder without notebooks
     is kept with an empty list (graded as missing), stray files are reported in `problems`.
+    Two different names whose ids are the same (or differ only in case, as folders do on
+    macOS and Windows) are never merged: neither is graded, and a problem names both.
     """
     root = Path(folder)
     if not root.is_dir():
         raise CourseError(f"{root} is not a folder of submissions.")
     students: dict[str, list[Path]] = {}
+    owners: dict[str, tuple[str, str, str]] = {}  # casefolded id → (name, entry, id)
+    clashes: dict[str, list[str]] = {}
     problems: list[str] = []
     for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
+        try:
+            found = _student_files(entry)
+        except OSError as exc:
+            problems.append(f"{entry.name}: cannot be read ({exc.strerror or exc}): skipped.")
             continue
-        if entry.is_dir():
-            moodle = _MOODLE.match(entry.name)
-            student = _safe_id(f"{moodle['name']}_{moodle['uid']}" if moodle else entry.name)
-            files = sorted(p for p in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-            students.setdefault(student, []).extend(files)
-        elif entry.suffix == ".ipynb":
-            canvas = _CANVAS.match(entry.name)
-            if canvas:
-                students.setdefault(_safe_id(f"{canvas['name']}_{canvas['uid']}"), []).append(entry)
-            else:
-                problems.append(
-                    f"{entry.name}: a notebook outside any student's folder and not named as "
-                    "Canvas names downloads (name_userid_submissionid_notebook.ipynb): skipped."
-                )
-        else:
-            problems.append(f"{entry.name}: not a notebook or a student's folder: skipped.")
+        if isinstance(found, str):
+            if found:
+                problems.append(found)
+            continue
+        name, files = unicodedata.normalize("NFC", found[0]), found[1]
+        sid = student_id(name)
+        first = owners.setdefault(sid.casefold(), (name, entry.name, sid))
+        if first[0] != name:
+            clashes.setdefault(sid.casefold(), []).append(
+                f"{first[1]} and {entry.name} are different names with the same student id "
+                f"{sid!r}: neither is graded. Rename one (add the student's number, say) and "
+                "run again."
+            )
+        students.setdefault(first[2], []).extend(files)
+    for key, lines in clashes.items():
+        problems += lines
+        del students[owners[key][2]]
     return students, problems
 
 
+def _student_files(entry: Path) -> tuple[str, list[Path]] | str:
+    """``(the student's name, notebooks)`` of one entry of the submissions folder, or the
+    problem with it ("" for a hidden file)."""
+    if entry.name.startswith("."):
+        return ""
+    if entry.is_dir():
+        moodle = _MOODLE.match(entry.name)
+        files = sorted(p for p in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+        return (f"{moodle['name']}_{moodle['uid']}" if moodle else entry.name), files
+    if entry.suffix != ".ipynb":
+        return f"{entry.name}: not a notebook or a student's folder: skipped."
+    canvas = _CANVAS.match(entry.name)
+    if canvas:
+        return f"{canvas['name']}_{canvas['uid']}", [entry]
+    return (
+        f"{entry.name}: a notebook outside any student's folder and not named as Canvas names "
+        "downloads (name_userid_submissionid_notebook.ipynb): skipped."
+    )
+
+
 # ## One student, in a worker -----------------------------------------------------------------
-
-
-def _strip_hidden(notebook: dict) -> dict:
-    """The notebook a student may see: hidden tests cut out of the sources, and error outputs
-    reduced to their last line (a traceback quotes the hidden line that failed)."""
-    for cell in notebook.get("cells", []):
-        source = cell.get("source", "")
-        text = "".join(source) if isinstance(source, list) else source
-        if "### BEGIN HIDDEN TESTS" in text:
-            cell["source"] = _HIDDEN.sub("", text)
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                output["traceback"] = [f"{output.get('ename', '')}: {output.get('evalue', '')}"]
-    return notebook
 
 
 def _limit_memory(limit_bytes: int | None) -> Callable[[], None] | None:
@@ -164,28 +196,15 @@ def grade_student(
         result["score"] = graded["score"] or 0.0
         result["cells"] = {k: list(v) for k, v in graded["cells"].items()}
         for path in sorted((scratch / "autograded" / student / lab).glob("*.ipynb")):
-            result["feedback"][path.stem] = _feedback_html(path, graded["cells"])
+            try:
+                result["feedback"][path.stem] = feedback_html(path, graded["cells"])
+            except Exception as exc:  # noqa: BLE001 - the scores stand without their page
+                result["problems"].append(
+                    f"the feedback page of {path.name} could not be written "
+                    f"({type(exc).__name__}: {str(exc)[:200]}); the scores stand."
+                )
     result["seconds"] = round(time.perf_counter() - tic, 2)
     return result
-
-
-def _feedback_html(path: Path, cells: dict) -> str:
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    notebook = _strip_hidden(nbformat.reads(path.read_text(encoding="utf-8"), as_version=4))
-    manual = set(graded_cells({"": notebook})[1])
-    lines = [
-        f"| {grade_id} | {'by hand' if grade_id in manual else 'automatic'} | "
-        f"{'to be graded' if grade_id in manual else score} / {max_score} |"
-        for grade_id, (score, max_score) in cells.items() if max_score
-    ]  # fmt: skip
-    summary = "## Your scores\n\n| cell | graded | score |\n| --- | --- | --- |\n" + "\n".join(
-        lines
-    )
-    notebook["cells"].insert(0, nbformat.v4.new_markdown_cell(summary))
-    body, _ = HTMLExporter().from_notebook_node(notebook)
-    return body
 
 
 # ## The course: collect, repair, dispatch, write -----------------------------------------------
@@ -214,11 +233,30 @@ def _template(root: Path, lab: str, into: Path) -> tuple[bytes, dict]:
     return buffer.getvalue(), releases
 
 
-def _digest(notebooks: dict[str, str]) -> str:
+def _digest(notebooks: dict[str, str], problems: list[str]) -> str:
+    """What a student submitted, as a hash: unchanged, the student is not graded again."""
     digest = hashlib.sha256()
     for name in sorted(notebooks):
         digest.update(name.encode() + b"\0" + notebooks[name].encode() + b"\0")
+    for line in problems:  # a file that stays bad in a new way is reported anew
+        digest.update(b"problem\0" + line.encode("utf-8", "replace") + b"\0")
     return digest.hexdigest()
+
+
+def _printable(value):
+    """`value` (JSON-like) with every string writable as UTF-8: a file name or a notebook's
+    string can hold a lone surrogate, which would stop the reports being written."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 def autograde(
@@ -276,7 +314,9 @@ def autograde(
     results: dict[str, dict] = store.get("results", {})
 
     students, problems = collect(submissions)
+    problems = _printable(problems)
     if student is not None:
+        student = unicodedata.normalize("NFC", student)
         if student not in students:
             raise CourseError(f"No student {student!r} in {submissions}; found: "
                               f"{', '.join(sorted(students)) or 'none'}.")  # fmt: skip
@@ -287,7 +327,7 @@ def autograde(
     jobs, skipped = {}, []
     for sid, files in students.items():
         notebooks, notes = prepare_submission(files, lab, releases)
-        digest = _digest(notebooks)
+        digest = _digest(notebooks, notes["problems"])
         previous = results.get(sid)
         if previous and previous.get("digest") == digest and not force and student is None:
             skipped.append(sid)
@@ -353,7 +393,7 @@ def _dispatch(jobs, template, lab, settings, workers, scheduler, on_result) -> d
                           "problems": [f"grading failed: {type(exc).__name__}: {exc}"]}  # fmt: skip
             result["problems"] = notes["problems"] + result["problems"]
             result.update(repaired=notes["repaired"], flags=notes["flags"], digest=digest)
-            graded[sid] = result
+            graded[sid] = result = _printable(result)
             if on_result is not None:
                 on_result(result, done, len(futures))
     finally:
