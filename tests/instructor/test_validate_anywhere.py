@@ -119,6 +119,15 @@ def test_nowhere_to_find_it_says_what_to_do(monkeypatch, tmp_path, capsys):
     assert "File > Download > Download .ipynb" in out and "mitdl validate FILE.ipynb" in out
 
 
+def test_a_path_given_is_checked_instead(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    validate.validate_this_notebook(PART1)
+    out = capsys.readouterr().out
+    assert f"Checking {PART1}." in out and "lab1/Part1_TensorFlow.ipynb, 5 graded tests" in out
+    validate.validate_this_notebook(tmp_path / "missing.ipynb")
+    assert "missing.ipynb" in capsys.readouterr().out  # the reading error, not a traceback
+
+
 @pytest.mark.slow
 def test_validate_this_notebook_in_a_real_jupyter_kernel(tmp_path):
     """The kernel sees JPY_SESSION_NAME as a Jupyter server sets it; ipykernel copies it into
