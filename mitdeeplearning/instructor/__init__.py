@@ -10,6 +10,8 @@ headless, check a notebook before it is submitted, and autograde a course's subm
 * `validate`: `mitdl validate`, what stands between a notebook and full marks;
 * `sandbox`: run a student's grading with no network, its own processes and a read-only
   system (bubblewrap on Linux);
+* `scores`: the scores of a graded notebook, by nbgrader's rule, from the course's own test
+  cells (never from a gradebook the student's kernel could write);
 * `autograde`: `mitdl autograde`, the one autograding path (parallel on Dask; one worker
   grades serially).
 
