@@ -26,7 +26,7 @@ Document Fingerprinting", SIGMOD 2003):
 4. **Compare.** An inverted index from fingerprint to students gives, for each exercise, the
    pairs sharing any fingerprint and how many; a pair is listed when the shared fingerprints
    make at least `threshold` of the smaller answer's (so padding a copy with extra lines does
-   not hide it).
+   not hide it) and number at least `min_fingerprints`.
 
 Only code answer cells are compared (written answers are read by a person anyway).
 """
@@ -72,7 +72,8 @@ class Settings:
         Hashes per winnowing window (1 keeps every hash).
     min_fingerprints : int
         Answers with fewer fingerprints (after dropping the release's and the common ones)
-        are skipped.
+        are skipped, and a pair must share at least this many (a short answer that is mostly
+        a common idiom is not "70 % the same" as a long one that uses it too).
     common_share : float
         A fingerprint found in more than this share of an exercise's answers (and in more than
         `common_floor` of them) is common to the class and dropped.
@@ -160,7 +161,8 @@ class Similarity:
             "## Similar answers",
             "",
             "A flag to read, not a penalty: pairs of students whose answers to an exercise "
-            f"share at least {s.threshold:.0%} of the smaller answer's fingerprints, compared "
+            f"share at least {s.threshold:.0%} of the smaller answer's fingerprints (and at least "
+            f"{s.min_fingerprints}), compared "
             "on syntax trees with names and constants abstracted (renaming, reformatting, "
             f"comments and reordered statements do not hide a copy). Runs of {s.k} tokens, "
             f"winnowed over windows of {s.window}; the release's own code, forms found in more "
@@ -438,7 +440,7 @@ def find_similar(
             found = fingerprints(statement_tokens(source), settings.k, settings.window)
             by_source[source] = found - given
         prints = {student: by_source[source] for student, source in answers.items()}
-        pairs, short = _compare(exercise, prints, settings)
+        pairs, short = pairs_above_threshold(exercise, prints, settings)
         result.pairs += pairs
         result.compared[exercise] = len(prints) - len(short)
         result.short[exercise] = short
@@ -447,10 +449,18 @@ def find_similar(
     return result
 
 
-def _compare(
+def pairs_above_threshold(
     exercise: str, prints: dict[str, set[int]], settings: Settings
 ) -> tuple[list[Pair], list[str]]:
-    """The pairs of one exercise above the threshold, and the students skipped."""
+    """The pairs of students whose answers to `exercise` share at least the threshold of the
+    smaller answer's fingerprints (and at least `Settings.min_fingerprints`), and the students
+    skipped (too short or too common).
+
+    `prints` maps each student to the fingerprints of their answer, the release's removed.
+    Fingerprints common to the class are dropped first; an inverted index (fingerprint →
+    students) then counts what each pair shares, so only pairs that share something are ever
+    looked at.
+    """
     seen = Counter(h for found in prints.values() for h in found)
     common = max(settings.common_floor, settings.common_share * len(prints))
     kept = {student: {h for h in found if seen[h] <= common} for student, found in prints.items()}
@@ -466,7 +476,7 @@ def _compare(
     pairs = []
     for (a, b), count in shared.items():
         similarity = count / min(len(kept[a]), len(kept[b]))
-        if similarity >= settings.threshold:
+        if similarity >= settings.threshold and count >= settings.min_fingerprints:
             pairs.append(Pair(exercise, (a, b), round(similarity, 3), count,
                               (len(kept[a]), len(kept[b]))))  # fmt: skip
     return pairs, short

@@ -4,9 +4,11 @@ be. The answers are the kind students write for Lab 2's ``roc_curve`` and ``comp
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from mitdeeplearning.instructor.names import bound_in
 from mitdeeplearning.instructor.similarity import (
     Settings,
     answer_cells,
@@ -235,7 +238,8 @@ def test_a_renamed_reformatted_copy_is_flagged_and_independent_answers_are_not()
 
 
 def test_independent_answers_stay_well_below_the_threshold():
-    loose = find_similar(_roc_class(), {"roc": ROC_BASE}, settings=Settings(threshold=0.01))
+    anything = Settings(threshold=0.01, min_fingerprints=1)
+    loose = find_similar(_roc_class(), {"roc": ROC_BASE}, settings=anything)
     assert loose.pairs, "independent answers share a few forms"
     assert max(p.similarity for p in loose.pairs) < 0.3
 
@@ -296,12 +300,8 @@ def deletion_scores(model, image, saliency, steps, baseline):
 """
 
 
-def test_the_releases_own_code_is_never_evidence():
-    # Two answers alike only in the lines the release gives them.
-    given = DELETION_BASE.replace("    # YOUR CODE HERE\n    raise NotImplementedError()\n", "")
-    looped = (
-        given
-        + """\
+#: Two ways to write the deletion curve's core, after the lines `DELETION_BASE` gives.
+LOOPED_DELETION = """\
     batch = []
     for i in range(steps + 1):
         removed = np.zeros(pixels, bool)
@@ -309,10 +309,7 @@ def test_the_releases_own_code_is_never_evidence():
         batch.append(np.where(removed.reshape(np.shape(saliency))[..., None], baseline, image))
     return model.predict(np.stack(batch), verbose=0)[:, 1]
 """
-    )
-    vectorised = (
-        given
-        + """\
+VECTORISED_DELETION = """\
     counts = np.round(removed_share * pixels).astype(int)
     ranks = np.empty(pixels, int)
     ranks[order] = np.arange(pixels)
@@ -320,7 +317,12 @@ def test_the_releases_own_code_is_never_evidence():
     images = np.where(masks, baseline, image[None])
     return model.predict(images, verbose=0)[:, 1]
 """
-    )
+GIVEN_DELETION = DELETION_BASE.split("    # YOUR CODE HERE")[0]
+
+
+def test_the_releases_own_code_is_never_evidence():
+    # Two answers alike only in the lines the release gives them.
+    looped, vectorised = GIVEN_DELETION + LOOPED_DELETION, GIVEN_DELETION + VECTORISED_DELETION
     answers = {"deletion": {"a": looped, "b": vectorised}}
     anything = Settings(threshold=0.01, min_fingerprints=2)
     assert find_similar(answers, settings=anything).pairs, "the given lines alone are shared"
@@ -379,6 +381,30 @@ def test_malformed_notebooks_give_no_answers_instead_of_an_error():
     assert answer_cells(weird) == {"roc": "a = 1\n"}
     assert answer_cells("[" * 100_000 + "]" * 100_000) == {}
     assert answer_cells('{"cells": 3}') == answer_cells("not json") == {}
+
+
+def _renamed(source: str, suffix: str) -> str:
+    names = bound_in(ast.parse(source)) - {"roc_curve", "labels", "scores"}
+    return re.sub(r"\b(" + "|".join(sorted(names)) + r")\b", r"\1" + suffix, source)
+
+
+@pytest.mark.slow
+def test_a_class_of_300_is_compared_well_within_a_minute():
+    # Ten exercises; each student writes one of six ways in names of their own (each way is
+    # shared by a sixth of the class: common), and one pair copies an answer no one else wrote.
+    ways = list(HONEST_ROC.values())
+    exercises = {
+        f"ex{e}": {f"s{i:03d}": _renamed(ways[(i + e) % 6], f"_{i}") for i in range(300)}
+        for e in range(10)
+    }
+    exercises["ex3"]["s007"] = GIVEN_DELETION + LOOPED_DELETION
+    exercises["ex3"]["s250"] = _renamed(GIVEN_DELETION + LOOPED_DELETION, "_copied")
+    tic = time.perf_counter()
+    found = find_similar(exercises, {f"ex{e}": ROC_BASE for e in range(10)})
+    seconds = time.perf_counter() - tic
+    assert seconds < 60, f"{seconds:.1f} s for 300 students"
+    assert _pairs(found) == {("ex3", ("s007", "s250"))}
+    assert sum(len(short) for short in found.short.values()) == 300 * 10 - 2
 
 
 # ## From the notebooks autograde prepares --------------------------------------------------------
