@@ -7,12 +7,15 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
 
 from mitdeeplearning.instructor import notebook_file
+from mitdeeplearning.instructor.autograde import collect, student_id
 from mitdeeplearning.instructor.submission import (
     SubmissionError,
     prepare_submission,
@@ -165,3 +168,54 @@ def test_an_answer_the_scanner_cannot_parse_is_graded_and_flagged(demo_course, t
     assert list(notebooks) == ["Exercises.ipynb"] and notes["problems"] == []
     assert any("could not be scanned" in flag or "could not be read" in flag
                for flag in notes["flags"]), notes["flags"]  # fmt: skip
+
+
+# ## Names: distinct students never merge ---------------------------------------------------
+
+
+def test_student_ids_keep_unicode_and_stay_safe_in_paths():
+    assert student_id("Zoë Li") == "Zoë_Li" != student_id("Zoé Li") == "Zoé_Li"
+    assert student_id("\N{CYRILLIC CAPITAL LETTER A}nna Li") != student_id("Anna Li")
+    assert student_id(unicodedata.normalize("NFD", "Zoë Li")) == "Zoë_Li"
+    assert student_id("नमस्ते दुनिया") == "नमस्ते_दुनिया"  # vowel signs (marks) are kept
+    assert student_id("Anna Smith_12345") == "Anna_Smith_12345"  # ASCII ids as before
+    for unsafe in ["../../etc", "a/b\\c", "*?[x]", " .hidden ", "x\x00y", "CON", "\udcff"]:
+        sid = student_id(unsafe)
+        assert re.fullmatch(r"[\w.-]+", sid) and not sid.startswith(".") and sid != "CON", sid
+
+
+def _folders(root: Path, names: list[str]) -> Path:
+    for name in names:
+        (root / name).mkdir(parents=True)
+        (root / name / "Exercises.ipynb").write_text("{}", encoding="utf-8")
+    return root
+
+
+def test_look_alike_names_are_distinct_students(tmp_path):
+    cyrillic = "\N{CYRILLIC CAPITAL LETTER A}nna Li"
+    root = _folders(tmp_path / "subs", ["Zoë Li", "Zoé Li", cyrillic, "Anna Li"])
+    students, problems = collect(root)
+    assert sorted(students) == sorted(["Zoë_Li", "Zoé_Li", student_id(cyrillic), "Anna_Li"])
+    assert problems == [] and all(len(files) == 1 for files in students.values())
+
+
+def test_two_names_with_one_id_are_reported_not_merged(tmp_path):
+    root = _folders(tmp_path / "subs", ["Zoë Li", "Zoë_Li", "anna li", "Anna Li", "Bo Ng"])
+    students, problems = collect(root)
+    assert list(students) == ["Bo_Ng"]
+    assert len(problems) == 2
+    assert any("Zoë Li and Zoë_Li are different names" in p for p in problems), problems
+    assert any("Anna Li and anna li" in p and "neither is graded" in p for p in problems)
+
+
+def test_canvas_and_moodle_names_keep_working_with_unicode(tmp_path):
+    root = tmp_path / "subs"
+    root.mkdir()
+    for name in ["zoëli_123_456_Exercises.ipynb", "zoëli_LATE_123_789_Exercises-1.ipynb",
+                 "zoéli_124_457_Exercises.ipynb"]:  # fmt: skip
+        (root / name).write_text("{}", encoding="utf-8")
+    _folders(root, ["Zoë Li_12345_assignsubmission_file_"])
+    students, problems = collect(root)
+    assert problems == []
+    assert {sid: len(files) for sid, files in students.items()} == {
+        "zoëli_123": 2, "zoéli_124": 1, "Zoë_Li_12345": 1}  # fmt: skip
