@@ -6,9 +6,11 @@ student is graded by a Dask task in a scratch course of its own (its own gradebo
 kernel, a per-cell and a per-student time limit, a memory limit), so students are graded side by
 side, on one machine (a local cluster of ``workers`` processes) or on a running cluster
 (``scheduler``), and a submission that loops, crashes its kernel or is not a notebook costs its
-own score and nothing else. Only the calling process writes results: ``results.json`` (which
-also remembers what was graded, so a rerun skips it), ``grades.csv``, ``lms.csv``,
-``summary.md`` and ``feedback/<student>/<notebook>.html`` with the hidden tests removed.
+own score and nothing else: each file is read, identified, repaired and scanned under a guard,
+and a malformed one becomes its student's reported problem. Only the calling process writes
+results: ``results.json`` (which also remembers what was graded, so a rerun skips it),
+``grades.csv``, ``lms.csv``, ``summary.md`` and ``feedback/<student>/<notebook>.html`` (made
+safe to open by `mitdeeplearning.instructor.feedback`).
 
 Layouts of the submissions folder, as instructors download them:
 
@@ -17,6 +19,9 @@ Layouts of the submissions folder, as instructors download them:
 * Canvas: one flat folder of ``name_userid_submissionid_<notebook>.ipynb`` files (also with
   ``_LATE`` after the name);
 * Moodle: a folder per student named ``Full Name_12345_assignsubmission_file_``.
+
+Each name becomes a student id by `student_id` (Unicode kept, so ``Zoë Li`` and ``Zoé Li`` are
+two students); two names that still share an id are reported, never merged.
 
 `autograde` is the course's one grading path: ``mitdl autograde`` calls it, and so do the tests
 and benchmarks; ``workers=1`` grades the students one after another.
