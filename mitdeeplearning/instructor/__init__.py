@@ -15,5 +15,7 @@ headless, check a notebook before it is submitted, and autograde a course's subm
 * `autograde`: `mitdl autograde`, the one autograding path (parallel on Dask; one worker
   grades serially).
 
-Notebooks never import this package; it imports the student-facing ones, never the reverse.
+Notebooks never import this package, except for `validate.validate_this_notebook`, which a
+student may call from a new cell before submitting (it needs neither nbgrader nor Dask); the
+package imports the student-facing ones, never the reverse.
 """
