@@ -169,6 +169,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             figures = ", ".join(f"{k} {v}" for k, v in entry["metrics"].items())
             print(f"  {name}: {entry['seconds']:.0f} s" + (f"; {figures}" if figures else ""))
         print(f"  → {Path(args.out).resolve() / lab / 'metrics.json'}")
+        logs = ", ".join(entry["log"] for entry in summary["notebooks"].values() if "log" in entry)
+        if logs:
+            print(f"  kernel output (TensorFlow's start-up lines, warnings): {logs}")
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..files import staged_folder
+from ..files import atomic_write, staged_folder
 
 #: This repository's course.
 DEFAULT_COURSE = Path(__file__).resolve().parent.parent.parent / "labs"
@@ -61,6 +62,18 @@ def nbgrader_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+#: Lines that a kernel or TensorFlow prints whatever the notebook does (ipykernel's TCP
+#: warning, TensorFlow's C++ start-up lines: CPU features, oneDNN, CUDA probing): they stay in
+#: the log but out of an error's message, whose last line is then the error.
+START_UP_NOISE = re.compile(
+    r"Kernel is running over TCP without encryption|^\s*[IW]\d{4} \d\d:\d\d:\d\d"
+    r"|oneDNN custom operations|This TensorFlow binary is optimized|To enable the following "
+    r"instructions|All log messages before absl::InitializeLog|Unable to register cu(DNN|FFT|"
+    r"BLAS) factory|computation placer already registered|TF-TRT Warning|Could not find cuda "
+    r"drivers|could not open file to read NUMA node|cuda_(dnn|fft|blas|executor)\.cc"
+)
+
+
 def run_nbgrader(
     args: list[str],
     root: Path,
@@ -68,9 +81,12 @@ def run_nbgrader(
     env: dict[str, str] | None = None,
     timeout: float | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    log: Path | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` on the course at `root`; a failure raises `CourseError` with the
-    end of nbgrader's log. `preexec_fn` runs in the child first (e.g. to limit its memory)."""
+    end of nbgrader's log, start-up noise (`START_UP_NOISE`) left out. `preexec_fn` runs in
+    the child first (e.g. to limit its memory). nbgrader's output and its kernels' (which
+    inherit its stderr) is captured, never printed; with `log` it is also written there."""
     command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={root}"]
     try:
         done = subprocess.run(
@@ -79,9 +95,13 @@ def run_nbgrader(
         )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
         raise CourseError(f"nbgrader {args[0]} took longer than {timeout} s.") from exc
+    if log is not None:
+        with atomic_write(log) as handle:
+            handle.write(done.stdout + done.stderr)
     if done.returncode != 0:
-        log = (done.stdout + done.stderr).strip().splitlines()
-        raise CourseError(f"nbgrader {' '.join(args)} failed:\n" + "\n".join(log[-25:]))
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        lines = [line for line in lines if line.strip() and not START_UP_NOISE.search(line)]
+        raise CourseError(f"nbgrader {' '.join(args)} failed:\n" + "\n".join(lines[-25:]))
     return done
 
 

@@ -27,6 +27,7 @@ def execute_notebook(
     env: dict[str, str] | None = None,
     on_cell: Callable[[int, int], None] | None = None,
     save_as: str | os.PathLike | None = None,
+    log: str | os.PathLike | None = None,
 ):
     """Run a notebook top to bottom in a fresh kernel and return the executed copy.
 
@@ -35,10 +36,15 @@ def execute_notebook(
     `allow_errors` (then the errors are in the returned notebook's outputs). The file on disk is
     left as it was. ``on_cell(done, total)`` is called after each code cell; `save_as` receives
     the executed notebook, also when a cell failed (to see what happened).
+
+    With `log`, what the kernel process writes to its own stdout and stderr (TensorFlow's C++
+    start-up lines, ipykernel's warnings, a crash's last words) goes to that file instead of
+    this process's terminal, and a failure's message ends with the log's last lines. Without
+    it the kernel shares this process's terminal.
     """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
@@ -63,18 +69,23 @@ def execute_notebook(
             on_cell(done[0], total)
 
         client.on_cell_executed = executed
+    streams = open(log, "w", encoding="utf-8") if log is not None else None  # noqa: SIM115
     try:
-        client.execute()
-    except (CellExecutionError, CellTimeoutError) as exc:
+        client.execute(**({"stdout": streams, "stderr": streams} if streams else {}))
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         index = next(
             (i for i, c in enumerate(notebook.cells) if _cell_failed(c)), None
         )  # fmt: skip
         where = f"cell {index}" if index is not None else "a cell"
         summary = str(exc).strip().splitlines()
+        if streams is not None:
+            streams.close()
         raise CourseError(
-            f"{path.name}: {where} failed: {summary[-1] if summary else exc}"
+            f"{path.name}: {where} failed: {summary[-1] if summary else exc}" + log_tail(log)
         ) from None
     finally:
+        if streams is not None:
+            streams.close()
         if save_as is not None:
             with atomic_write(save_as) as handle:
                 nbformat.write(notebook, handle)
@@ -84,6 +95,18 @@ def execute_notebook(
             else:
                 os.environ[key] = value
     return notebook
+
+
+def log_tail(log: str | os.PathLike | None, lines: int = 12) -> str:
+    """The last `lines` non-empty lines of the kernel log `log`, as the end of an error
+    message (empty without a log)."""
+    if log is None or not Path(log).is_file():
+        return ""
+    text = Path(log).read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    tail = [line for line in text if line.strip()][-lines:]
+    if not tail:
+        return f"\n(the kernel wrote nothing to its log, {log})"
+    return f"\nThe end of the kernel's log ({log}):\n  " + "\n  ".join(tail)
 
 
 def _cell_failed(cell) -> bool:
@@ -147,11 +170,14 @@ def run_lab(
     writes land there too), an HTML copy, ``figures/`` (every image it showed, as PNG), the
     files it saved through `mitdeeplearning.report.output_dir` (e.g. generated tunes), and
     ``metrics.json``: ``{"lab", "fast", "seconds", "notebooks": {name: {"seconds",
-    "metrics"}}}``, the metrics being what each notebook passed to
-    `mitdeeplearning.report.record_metrics`.
+    "metrics", "log"}}}``, the metrics being what each notebook passed to
+    `mitdeeplearning.report.record_metrics`. What each notebook's kernel process prints
+    itself (TensorFlow's C++ start-up lines, ipykernel's warnings) goes to ``<name>.log``
+    beside it (``"log"``), not to this terminal.
 
     ``on_cell(notebook, done, total)`` reports progress. A failing cell raises `CourseError`
-    naming the notebook, the cell and the error; the executed notebook up to that cell is kept.
+    naming the notebook, the cell and the error, and ending with the last lines of the
+    kernel's log; the executed notebook up to that cell is kept.
     Returns lab → the contents of its ``metrics.json``.
     """
     root = course_dir(course)
@@ -173,12 +199,14 @@ def run_lab(
             executed = execute_notebook(
                 working, fast=fast, timeout=timeout, cwd=folder, on_cell=progress,
                 save_as=working, env={OUT_VARIABLE: str(folder), NOTEBOOK_VARIABLE: stem},
+                log=folder / f"{stem}.log",
             )  # fmt: skip
             seconds = round(time.perf_counter() - tic, 1)
             export_html(executed, folder / f"{stem}.html")
             save_figures(executed, stem, folder / "figures")
             metrics = json.loads(stale.read_text(encoding="utf-8")) if stale.exists() else {}
-            summary["notebooks"][stem] = {"seconds": seconds, "metrics": metrics}
+            summary["notebooks"][stem] = {"seconds": seconds, "metrics": metrics,
+                                          "log": str(folder / f"{stem}.log")}  # fmt: skip
             summary["seconds"] = round(summary["seconds"] + seconds, 1)
         with atomic_write(folder / "metrics.json") as handle:
             handle.write(json.dumps(summary, indent=1))
