@@ -46,6 +46,8 @@ from .submission import STUB, WRITTEN_STUB, prepare_submission, read_notebook, r
 #: The folder of ``--out`` that holds the pages and the answers they show.
 WRITTEN = "written"
 ANSWERS = "answers.json"
+#: The longest answer a page shows in full (characters); the rest is cut, and says so.
+LONGEST = 20_000
 
 
 @dataclasses.dataclass
@@ -108,6 +110,11 @@ def _releases(lab: str, root: Path) -> dict:
         return read_releases(tmp, lab)
 
 
+def _shortened(text: str) -> str:
+    cut = len(text) - LONGEST
+    return text if cut <= 0 else f"{text[:LONGEST]}\n[... {cut} more characters not shown]"
+
+
 def read_answers(
     lab: str, submissions: str | os.PathLike, course: str | os.PathLike | None = None
 ) -> dict[str, dict[str, str | None]]:
@@ -130,7 +137,7 @@ def read_answers(
             grade_id = _nbgrader(cell).get("grade_id")
             text = _text(cell).strip() if grade_id in found else ""
             if text and text not in (WRITTEN_STUB, STUB) and found[grade_id] is None:
-                found[grade_id] = text
+                found[grade_id] = _shortened(text)
         answers[sid] = found
     return answers
 
@@ -171,7 +178,10 @@ def export_pages(
         with atomic_write(kept, newline="") as f:
             f.write(json.dumps({"lab": lab, "answers": answers}, indent=1))
     elif kept.is_file():
-        answers = json.loads(kept.read_text(encoding="utf-8"))["answers"]
+        stored = json.loads(kept.read_text(encoding="utf-8"))
+        if stored.get("lab") != lab:
+            raise CourseError(f"{kept} holds the answers of {stored.get('lab')!r}, not {lab!r}.")
+        answers = stored["answers"]
     else:
         raise CourseError(f"No answers kept in {kept} yet: pass --submissions (the folder "
                           "that was graded) once.")  # fmt: skip

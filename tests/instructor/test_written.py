@@ -22,9 +22,11 @@ from mitdeeplearning.instructor.reports import (
     with_feedback_block,
 )
 from mitdeeplearning.instructor.written import (
+    LONGEST,
     Question,
     question_page,
     questions,
+    read_answers,
     read_marks,
 )
 
@@ -70,6 +72,17 @@ def test_the_questions_and_rubrics_come_from_the_source(demo_course):
     assert "Why does a flat map point nowhere?" in question.prompt
     assert question.rubric == "Its maximum is everywhere: it singles out no place."
     assert questions("demo", demo_course) == {}
+
+
+def test_answers_are_read_as_autograde_finds_them_and_long_ones_are_cut(demo_course, tmp_path):
+    subs = tmp_path / "subs"
+    _submission(demo_course, subs / "ann", "x" * (LONGEST + 5), False)
+    _submission(demo_course, subs / "bob", None, False)
+    (subs / "cy").mkdir()
+    (subs / "cy" / "Exercises.ipynb").write_text("{not json", encoding="utf-8")
+    answers = read_answers("exercises", subs, demo_course)
+    assert answers["ann"]["written"] == "x" * LONGEST + "\n[... 5 more characters not shown]"
+    assert answers["bob"] == {"written": None} and answers["cy"] == {"written": None}
 
 
 def test_a_page_escapes_every_answer_and_runs_only_its_own_script():
