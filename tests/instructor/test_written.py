@@ -74,6 +74,15 @@ def test_the_questions_and_rubrics_come_from_the_source(demo_course):
     assert questions("demo", demo_course) == {}
 
 
+def test_lab2s_written_answers_come_with_their_questions_and_rubrics():
+    found = questions("lab2")
+    assert len(found) == 5 and all(g.startswith("written_") for g in found)
+    assert sum(q.points for q in found.values()) == 10
+    for number, question in enumerate(found.values(), start=1):
+        assert question.prompt.startswith(f"**Question {number} ("), question.grade_id
+        assert question.rubric.startswith("*Rubric (instructors only"), question.grade_id
+
+
 def test_answers_are_read_as_autograde_finds_them_and_long_ones_are_cut(demo_course, tmp_path):
     subs = tmp_path / "subs"
     _submission(demo_course, subs / "ann", "x" * (LONGEST + 5), False)
