@@ -25,6 +25,9 @@ MAX_BYTES = 64 * 1024**2
 #: The most cells a submission may have: a lab has under 100, and matching a submission's
 #: cells to the release's takes time that grows with their product.
 MAX_CELLS = 500
+#: The most code (characters, all code cells together) a submission may hold: a lab holds under
+#: 40,000, and the scan that reads it before grading takes about 30 s per million on 2 cores.
+MAX_CODE = 256 * 1024
 _CELL_TYPES = ("code", "markdown", "raw")
 _CELL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # nbformat 4.5's cell ids
 _SCALAR = (str, int, float, bool, type(None))
@@ -79,7 +82,8 @@ def checked_notebook(notebook: object, name: str = "the notebook") -> dict:
     Raises
     ------
     SubmissionError
-        Not a notebook of format 4, more than `MAX_CELLS` cells, or a cell of the wrong shape;
+        Not a notebook of format 4, more than `MAX_CELLS` cells or `MAX_CODE` characters of
+        code, or a cell of the wrong shape;
         the message names `name`, the cell (counted from 1) and what is wrong.
     """
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
@@ -98,6 +102,13 @@ def checked_notebook(notebook: object, name: str = "the notebook") -> dict:
     minor = notebook.get("nbformat_minor")
     minor = minor if type(minor) is int and 0 <= minor <= 5 else 4
     checked = [_checked_cell(cell, f"{name}, cell {n}") for n, cell in enumerate(cells, 1)]
+    code = sum(len(cell["source"]) for cell in checked if cell["cell_type"] == "code")
+    if code > MAX_CODE:
+        raise SubmissionError(
+            f"{name} holds {code:,} characters of code; a submission may hold at most "
+            f"{MAX_CODE:,} (a lab has under 40,000): remove pasted data or generated code and "
+            "resubmit."
+        )
     if minor >= 5 and not all("id" in cell for cell in checked):
         minor = 4  # cell ids are optional before nbformat 4.5
     metadata = notebook.get("metadata")

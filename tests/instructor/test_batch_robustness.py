@@ -122,7 +122,7 @@ def test_metadata_nested_without_end_is_dropped_before_any_step_copies_it(demo_c
     assert list(notebooks) == ["Exercises.ipynb"] and notes["problems"] == []
 
 
-def test_too_many_cells_or_bytes_are_refused_before_reading(demo_course, tmp_path, monkeypatch):
+def test_too_many_cells_bytes_or_code_are_refused(demo_course, tmp_path, monkeypatch):
     notebook = _raw_release(demo_course)
     extra = {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": [],
              "execution_count": None}  # fmt: skip
@@ -130,6 +130,13 @@ def test_too_many_cells_or_bytes_are_refused_before_reading(demo_course, tmp_pat
     path = _write(notebook, tmp_path / "many.ipynb")
     with pytest.raises(SubmissionError, match=r"many.ipynb has \d+ cells; a submission may"):
         read_notebook(path)
+    notebook = _raw_release(demo_course)
+    notebook["cells"][1]["source"] = "x = [1, 2, 3]\n" * 20_000  # 280,000 characters, with the rest
+    path = _write(notebook, tmp_path / "code.ipynb")
+    tic = time.perf_counter()
+    notebooks, notes = prepare_submission([path], "exercises", _releases(demo_course))
+    assert time.perf_counter() - tic < 5  # the scan alone took 8 s before
+    assert notebooks == {} and "code.ipynb holds 280,430 characters of code" in notes["problems"][0]
     small = _write(_raw_release(demo_course), tmp_path / "big.ipynb")
     monkeypatch.setattr(notebook_file, "MAX_BYTES", small.stat().st_size - 1)
     with pytest.raises(SubmissionError, match="big.ipynb is larger than"):
