@@ -13,6 +13,7 @@ import html
 import io
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..files import atomic_write
@@ -122,11 +123,14 @@ def _points(result: dict, key: str, most: str) -> str:
     return f"{'pending' if value is None else value} / {result.get(most)}"
 
 
-def write_reports(out: Path, lab: str, results: dict, releases: dict) -> None:
+def write_reports(
+    out: Path, lab: str, results: dict, releases: dict, *, sections: Sequence[str] = ()
+) -> None:
     """Write ``grades.csv``, ``lms.csv`` and ``summary.md`` in `out` from `results` (student →
     result, as in ``results.json``), and the points given by hand into each student's
     feedback pages (`mark_feedback`); `releases` are the lab's notebooks, for its graded
-    cells."""
+    cells; `sections` are Markdown sections added at the end of the summary (the similar
+    answers, `~mitdeeplearning.instructor.similarity.similar_answers`)."""
     automatic, manual = graded_cells(releases)
     table = io.StringIO()
     writer = csv.writer(table)
@@ -168,7 +172,7 @@ def write_reports(out: Path, lab: str, results: dict, releases: dict) -> None:
             f"{'; '.join(result.get('problems', [])) or '-'} |".replace("\n", " ")
         )
     with atomic_write(out / "summary.md", newline="") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join(lines) + "\n" + "".join("\n" + section for section in sections))
     mark_feedback(out, results, manual)
 
 

@@ -134,7 +134,10 @@ def validate(
             copy_path = Path(tmp) / check.notebook
             copy_path.write_text(json.dumps(check.repaired_notebook), encoding="utf-8")
             tic = time.perf_counter()
-            executed = execute_notebook(copy_path, fast=True, timeout=timeout, allow_errors=True)
+            executed = execute_notebook(
+                copy_path, fast=True, timeout=timeout, allow_errors=True,
+                log=copy_path.with_suffix(".log"),  # the kernel's start-up noise stays there
+            )  # fmt: skip
             report["seconds"] = round(time.perf_counter() - tic, 1)
         for index, cell in enumerate(executed.cells):
             meta = cell.metadata.get("nbgrader", {})

@@ -305,7 +305,7 @@ def apply_marks(
         split_points(result, automatic, manual, hand.get(sid, {}))
     with atomic_write(out / "results.json", newline="") as f:
         f.write(json.dumps(store, indent=1))
-    write_reports(out, lab, results, releases)
+    write_reports(out, lab, results, releases, sections=store.get("summary_sections", ()))
     return results
 
 
