@@ -47,7 +47,7 @@ from .._lazy import moved_names
 from ..files import atomic_write, staged_folder
 from ..report import FAST_VARIABLE
 from .course import CourseError, course_dir, lab_list, read_grades, run_nbgrader, scratch_course
-from .feedback import feedback_html
+from .feedback import feedback_html, release_code
 from .reports import MANUAL_GRADES, graded_cells, read_manual_grades, split_points, write_reports
 from .submission import prepare_submission, read_releases
 
@@ -200,9 +200,10 @@ def grade_student(
         result["max_score"] = graded["max_score"]
         result["score"] = graded["score"] or 0.0
         result["cells"] = {k: list(v) for k, v in graded["cells"].items()}
+        given = release_code(scratch / "release" / lab)
         for path in sorted((scratch / "autograded" / student / lab).glob("*.ipynb")):
             try:
-                result["feedback"][path.stem] = feedback_html(path, graded["cells"])
+                result["feedback"][path.stem] = feedback_html(path, graded["cells"], given)
             except Exception as exc:  # noqa: BLE001 - the scores stand without their page
                 result["problems"].append(
                     f"the feedback page of {path.name} could not be written "

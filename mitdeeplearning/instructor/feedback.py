@@ -39,6 +39,8 @@ _READS_KERNEL = (
     "reads the notebook's history", "uses the IPython kernel", "reads the namespace",
     "registers kernel hooks", "reads the caller's frame", "reaches for the grading",
     "runs a shell command", "runs code from a string", "decodes hidden code",
+    "edits sys.modules", "imports by name", "looks up a name it computes",
+    "looks up a module's name", "reaches into",
 )  # fmt: skip
 WITHHELD = (
     "[outputs withheld from this page: this cell reads the kernel's history or internals, "
@@ -123,8 +125,11 @@ def _output(output: dict, lines: list[str]) -> dict | None:
     return clean
 
 
-def student_view(notebook: dict) -> dict:
-    """The notebook the page shows (see the module's notes); changes `notebook` in place."""
+def student_view(notebook: dict, given: set[str] = frozenset()) -> dict:
+    """The notebook the page shows (see the module's notes); changes `notebook` in place.
+
+    `given`: the (stripped) sources of the release's code cells, whose outputs are shown
+    whatever their code reaches for (the course's own set-up code)."""
     lines = hidden_lines(notebook)
     notebook["metadata"] = {k: v for k, v in notebook.get("metadata", {}).items()
                             if k in ("kernelspec", "language_info")}  # fmt: skip
@@ -136,7 +141,7 @@ def student_view(notebook: dict) -> dict:
             cell["source"] = visible_source(source)  # a test cell: its check lines only
         if cell.get("cell_type") != "code":
             continue
-        if not meta.get("locked") and _reads_kernel(source):
+        if not meta.get("locked") and source.strip() not in given and _reads_kernel(source):
             cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": WITHHELD}]
             continue
         outputs = [_output(o, lines) for o in cell.get("outputs", []) if isinstance(o, dict)]
@@ -193,15 +198,26 @@ _FRAME = (
 )
 
 
-def feedback_html(path: str | Path, cells: dict) -> str:
+def feedback_html(path: str | Path, cells: dict, given: set[str] = frozenset()) -> str:
     """The feedback page of the graded notebook at `path`, with the grader's scores `cells`
-    (grade id → (score, max score)) in a box above it."""
+    (grade id → (score, max score)) in a box above it; `given` as for `student_view`."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    notebook = student_view(nbformat.reads(Path(path).read_text(encoding="utf-8"), as_version=4))
+    notebook = nbformat.reads(Path(path).read_text(encoding="utf-8"), as_version=4)
+    notebook = student_view(notebook, given)
     manual = set(graded_cells({"": notebook})[1])
     exporter = HTMLExporter(sanitize_html=True, filters={"clean_html": clean_html})
     page, _ = exporter.from_notebook_node(nbformat.from_dict(notebook))
     page = page.replace("</head>", _FRAME + "</head>", 1)
     return re.sub(r"(<body[^>]*>)", lambda m: m[1] + scores_box(cells, manual), page, count=1)
+
+
+def release_code(folder: str | Path) -> set[str]:
+    """The stripped sources of the code cells of the release notebooks in `folder`."""
+    sources = set()
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell.get("cell_type") == "code":
+                sources.add(_text(cell.get("source", "")).strip())
+    return sources

@@ -174,3 +174,17 @@ def test_clean_html_keeps_a_notebooks_markup_and_drops_what_runs():
     assert json.dumps(clean_html("<script>x</script>")) == json.dumps(
         "&lt;script&gt;x&lt;/script&gt;"
     )
+
+
+def test_history_reached_another_way_is_withheld_but_the_courses_own_code_is_shown(tmp_path):
+    notebook = exercises_notebook()
+    printed = [{"output_type": "stream", "name": "stdout", "text": "printed-marker-7\n"}]
+    reach = "import sys\nprint(sys.modules['__main__'].__dict__['_i' + 'h'])"
+    notebook.cells += [_cell(reach, printed), _cell("import sys\nmods = sys.modules", printed)]
+    path = tmp_path / "Exercises.ipynb"
+    nbformat.write(notebook, path)
+    shown = _Page()
+    shown.feed(feedback_html(path, SCORES, given={"import sys\nmods = sys.modules"}))
+    text = "".join(shown.text)
+    assert text.count(WITHHELD) == 1 and text.count("printed-marker-7") == 1
+    assert text.index(WITHHELD) < text.index("printed-marker-7")
