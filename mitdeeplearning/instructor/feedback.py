@@ -170,21 +170,24 @@ def clean_html(element) -> str:
 
 
 def scores_box(cells: dict, manual: set[str]) -> str:
-    """The grader's scores (`cells`: grade id → (score, max score)) as an HTML box."""
+    """The grader's scores (`cells`: grade id → (score, max score)) as an HTML box; the cells
+    graded by hand (`manual`) are named, their points being given later, in the block
+    `mitdeeplearning.instructor.reports.mark_feedback` puts at the top of the page."""
     style = "border:1px solid #ccc;padding:4px 10px;text-align:left"
     rows = "".join(
         f"<tr><td style='{style}'>{html.escape(str(grade_id))}</td>"
-        f"<td style='{style}'>{'by hand' if grade_id in manual else 'automatic'}</td>"
-        f"<td style='{style}'>{'to be graded' if grade_id in manual else html.escape(str(score))}"
-        f" / {html.escape(str(most))}</td></tr>"
-        for grade_id, (score, most) in cells.items() if most
+        f"<td style='{style}'>{html.escape(str(score))} / {html.escape(str(most))}</td></tr>"
+        for grade_id, (score, most) in cells.items() if most and grade_id not in manual
     )  # fmt: skip
+    by_hand = ", ".join(html.escape(str(g)) for g in cells if g in manual)
+    later = (f"<p>Graded by hand: {by_hand}; their points are under “Points given by hand” on "
+             "this page.</p>" if by_hand else "")  # fmt: skip
     return (
         "<div id='mitdl-scores' style='border:3px solid #1b5e20;background:#e8f5e9;"
         "padding:12px 18px;margin:16px auto;max-width:900px;font-family:sans-serif'>"
         "<h2 style='margin-top:0'>Your scores</h2>"
-        f"<table style='border-collapse:collapse'><tr><th style='{style}'>cell</th>"
-        f"<th style='{style}'>graded</th><th style='{style}'>score</th></tr>{rows}</table>"
+        f"<table style='border-collapse:collapse'><tr><th style='{style}'>test cell</th>"
+        f"<th style='{style}'>points</th></tr>{rows}</table>{later}"
         "<p style='margin-bottom:0'>Your scores are in this box only, drawn by the grader above "
         "your notebook. Below is your notebook as it ran; each framed area holds what its code "
         "printed.</p></div>"

@@ -149,8 +149,8 @@ def test_the_scores_box_comes_first_and_the_students_imitation_is_framed(tmp_pat
     box = body.index("id='mitdl-scores'")
     assert box < body.index("Your scores") < body.index("<main")
     assert "test_roc</td><td style='border:1px solid #ccc;padding:4px 10px;text-align:left'>" \
-           "automatic</td>" in page  # fmt: skip
-    assert "to be graded / 1.0" in page
+           "0.0 / 2.0</td>" in page  # fmt: skip
+    assert "Graded by hand: written; their points are under" in page
     # A student's HTML cannot carry the box's inline styles: its look is ours alone.
     assert page.count("border:3px solid #1b5e20") == 1
     assert "printed by the notebook" in page
