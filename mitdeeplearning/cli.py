@@ -249,6 +249,8 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
         return 1
     for line in summary["problems"]:
         print(f"skipped: {line}", file=sys.stderr)
+    for line in summary.get("notes", []):
+        print(f"note: {line}", file=sys.stderr)
     results = summary["results"]
     for sid in summary["graded"]:
         result = results[sid]

@@ -3,14 +3,17 @@ write grades, feedback and a summary.
 
 nbgrader grades one notebook at a time and stops at the first broken submission. Here each
 student is graded by a Dask task in a scratch course of its own (its own gradebook, its own
-kernel, a per-cell and a per-student time limit, a memory limit), so students are graded side by
-side, on one machine (a local cluster of ``workers`` processes) or on a running cluster
-(``scheduler``), and a submission that loops, crashes its kernel or is not a notebook costs its
-own score and nothing else: each file is read, identified, repaired and scanned under a guard,
-and a malformed one becomes its student's reported problem. Only the calling process writes
-results: ``results.json`` (which also remembers what was graded, so a rerun skips it),
-``grades.csv``, ``lms.csv``, ``summary.md`` and ``feedback/<student>/<notebook>.html`` (made
-safe to open by `mitdeeplearning.instructor.feedback`).
+kernel, a per-cell time limit, and a time and memory limit on the whole job,
+`~mitdeeplearning.instructor.grade_job`, which runs nbgrader in the sandbox of
+`~mitdeeplearning.instructor.sandbox` and scores the graded notebook outside it,
+`~mitdeeplearning.instructor.scores`), so students are graded side by side, on one machine (a
+local cluster of ``workers`` processes) or on a running cluster (``scheduler``), and a
+submission that loops, crashes its kernel or is not a notebook costs its own score and nothing
+else: each file is read, identified, repaired and scanned under a guard, and a malformed one
+becomes its student's reported problem. Only the calling process writes results:
+``results.json`` (which also remembers what was graded, so a rerun skips it), ``grades.csv``,
+``lms.csv``, ``summary.md`` and ``feedback/<student>/<notebook>.html`` (made safe to open by
+`mitdeeplearning.instructor.feedback`).
 
 Layouts of the submissions folder, as instructors download them:
 
@@ -33,22 +36,33 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 import unicodedata
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 from .._lazy import moved_names
 from ..files import atomic_write, staged_folder
-from ..report import FAST_VARIABLE
-from .course import CourseError, course_dir, lab_list, read_grades, run_nbgrader, scratch_course
-from .feedback import feedback_html, release_code
+from .course import (
+    CourseError,
+    course_dir,
+    lab_list,
+    nbgrader_environment,
+    run_nbgrader,
+    scratch_course,
+)  # fmt: skip
 from .reports import MANUAL_GRADES, graded_cells, read_manual_grades, split_points, write_reports
+from .sandbox import SandboxTimeout, run_sandboxed
+from .scores import graded_tests
+from .similarity import similar_answers
 from .submission import prepare_submission, read_releases
 
 _CANVAS = re.compile(r"^(?P<name>[^_]+?)(?:_LATE)?_(?P<uid>\d+)_(?P<sid>\d+)_(?P<file>.+)$")
@@ -143,74 +157,73 @@ def _student_files(entry: Path) -> tuple[str, list[Path]] | str:
 # ## One student, in a worker -----------------------------------------------------------------
 
 
-def _limit_memory(limit_bytes: int | None) -> Callable[[], None] | None:
-    if not limit_bytes or os.name != "posix":
-        return None
-
-    def apply() -> None:  # in the child, before nbgrader starts: its kernels inherit it
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
-
-    return apply
-
-
 def grade_student(
     student: str,
     notebooks: dict[str, str],
     template: bytes,
     lab: str,
     *,
+    tests: dict | None = None,
+    manual: dict | None = None,
     cell_timeout: float = 120,
     timeout: float = 900,
     memory_limit: int | None = None,
+    sandbox: bool = True,
 ) -> dict:
     """Grade one student's repaired notebooks (file name → JSON text) in a scratch course
     unpacked from `template` (a zip of the course with the lab's assignment in its gradebook).
-    Runs in a Dask worker; returns a JSON-ready result, never raises for a bad submission."""
+
+    The whole job (`~mitdeeplearning.instructor.grade_job`: nbgrader in the sandbox, then the
+    scores and the feedback page) runs in a child process limited to `timeout` seconds and
+    `memory_limit` bytes per process, and is killed at the limit with everything it started.
+    `tests` and `manual` are the course's own test cells and cells graded by hand (file name →
+    grade id → [points, source] or points). Runs in a Dask worker; returns a JSON-ready
+    result, never raises for a bad submission.
+    """
     tic = time.perf_counter()
     result = {"student": student, "score": 0.0, "max_score": None, "cells": {}, "feedback": {},
               "problems": [], "seconds": 0.0}  # fmt: skip
     if not notebooks:
         return result  # nothing gradeable: the reasons are in the caller's notes
-    with tempfile.TemporaryDirectory(prefix="mitdl-grade-") as tmp:
-        scratch = Path(tmp) / "course"
-        with zipfile.ZipFile(io.BytesIO(template)) as archive:
-            archive.extractall(scratch)
-        target = scratch / "submitted" / student / lab
-        target.mkdir(parents=True)
-        for name, text in notebooks.items():
-            (target / name).write_text(text, encoding="utf-8")
-        args = [
-            "autograde", lab, f"--student={student}", "--create", "--force",
-            "--OverwriteCells.add_missing_cells=True",
-            f"--ExecutePreprocessor.timeout={int(cell_timeout)}",
-            f"--Execute.timeout={int(cell_timeout)}",
-        ]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="mitdl-job-") as tmp:
+        folder = Path(tmp)
+        (folder / "template.zip").write_bytes(template)
+        job = {"student": student, "lab": lab, "notebooks": notebooks, "tests": tests or {},
+               "manual": manual or {}, "cell_timeout": cell_timeout, "sandbox": sandbox,
+               "timeout": max(timeout - 60, 0.75 * timeout),  # the rest: scores and the page
+               "template": str(folder / "template.zip")}  # fmt: skip
+        (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        command = [sys.executable, "-m", "mitdeeplearning.instructor.grade_job",
+                   str(folder / "job.json"), str(folder / "result.json")]  # fmt: skip
         try:
-            run_nbgrader(
-                args, scratch, env={FAST_VARIABLE: "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
-                timeout=timeout, preexec_fn=_limit_memory(memory_limit),
-            )  # fmt: skip
-        except CourseError as exc:
-            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-            reason = lines[-1] if len(lines) > 1 else lines[0] if lines else "unknown error"
-            result["problems"].append(f"grading stopped: {reason[:300]}")
-        graded = read_grades(scratch, lab, [student])[student]
-        result["max_score"] = graded["max_score"]
-        result["score"] = graded["score"] or 0.0
-        result["cells"] = {k: list(v) for k, v in graded["cells"].items()}
-        given = release_code(scratch / "release" / lab)
-        for path in sorted((scratch / "autograded" / student / lab).glob("*.ipynb")):
-            try:
-                result["feedback"][path.stem] = feedback_html(path, graded["cells"], given)
-            except Exception as exc:  # noqa: BLE001 - the scores stand without their page
-                result["problems"].append(
-                    f"the feedback page of {path.name} could not be written "
-                    f"({type(exc).__name__}: {str(exc)[:200]}); the scores stand."
-                )
+            done = run_sandboxed(command, writable=[], sandbox=False, timeout=timeout,
+                                 memory_limit=memory_limit, env=nbgrader_environment())  # fmt: skip
+        except SandboxTimeout:
+            result["problems"].append(
+                f"grading stopped: the job (the notebook's run, its scores and its feedback "
+                f"page) took longer than {timeout:g} s and was stopped; no points"
+            )
+        else:
+            if (folder / "result.json").is_file():
+                result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+            else:
+                lines = [line for line in done.stderr.splitlines() if line.strip()]
+                reason = lines[-1].strip()[:300] if lines else f"exit status {done.returncode}"
+                result["problems"].append(f"grading failed: {reason}")
     result["seconds"] = round(time.perf_counter() - tic, 2)
     return result
+
+
+def course_cells(root: Path, lab: str) -> tuple[dict, dict]:
+    """The test cells (file name → grade id → [points, source]) and the cells graded by hand
+    (file name → grade id → points) of the lab's own source notebooks: what a graded notebook
+    is scored against."""
+    tests, manual = {}, {}
+    for path in sorted((root / "source" / lab).glob("*.ipynb")):
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        tests[path.name] = {k: list(v) for k, v in graded_tests(notebook).items()}
+        manual[path.name] = graded_cells({path.name: notebook})[1]
+    return tests, manual
 
 
 # ## The course: collect, repair, dispatch, write -----------------------------------------------
@@ -221,6 +234,7 @@ class Settings:
     cell_timeout: float = 120
     timeout: float = 900
     memory_limit: int | None = 4 * 1024**3
+    sandbox: bool = True  # grade in the sandbox where one can run (`sandbox_problem`)
 
 
 def _template(root: Path, lab: str, into: Path) -> tuple[bytes, dict]:
@@ -321,6 +335,7 @@ def autograde(
 
     students, problems = collect(submissions)
     problems = _printable(problems)
+    everyone = students
     if student is not None:
         student = unicodedata.normalize("NFC", student)
         if student not in students:
@@ -330,9 +345,10 @@ def autograde(
 
     with tempfile.TemporaryDirectory(prefix="mitdl-template-") as tmp:
         template, releases = _template(root, lab, Path(tmp) / "course")
-    jobs, skipped = {}, []
+    jobs, skipped, prepared = {}, [], {}
     for sid, files in students.items():
         notebooks, notes = prepare_submission(files, lab, releases)
+        prepared[sid] = notebooks
         digest = _digest(notebooks, notes["problems"])
         previous = results.get(sid)
         if previous and previous.get("digest") == digest and not force and student is None:
@@ -340,7 +356,18 @@ def autograde(
             continue
         jobs[sid] = (notebooks, notes, digest)
 
-    graded = _dispatch(jobs, template, lab, settings, workers, scheduler, on_result)
+    for sid in everyone.keys() - prepared.keys():  # --student: compared with the whole class
+        prepared[sid] = prepare_submission(everyone[sid], lab, releases)[0]
+    cells = course_cells(root, lab)
+    graded = _dispatch(jobs, template, cells, lab, settings, workers, scheduler, on_result)
+    unprotected = sorted(
+        {r["sandbox_problem"] for r in graded.values() if r.get("sandbox_problem")}
+    )
+    cautions = [
+        f"graded without a sandbox: {reason} Submissions ran with this account's rights: "
+        "they could reach the network and this machine's services, and write wherever it can."
+        for reason in unprotected
+    ]
     feedback_root = out / "feedback"
     for sid, result in graded.items():
         results[sid] = result
@@ -357,15 +384,20 @@ def autograde(
     hand = read_manual_grades(out / MANUAL_GRADES, manual, results)
     for sid, result in results.items():
         split_points(result, automatic, manual, hand.get(sid, {}))
-    store = {"lab": lab, "results": dict(sorted(results.items()))}
+    similar = similar_answers(prepared, releases)
+    run_notes = "".join(f"- {line}\n" for line in [*cautions, *(f"skipped: {p}" for p in problems)])
+    sections = [f"## Notes on this run\n\n{run_notes}"] if run_notes else []
+    sections.append(similar.markdown())
+    store = {"lab": lab, "results": dict(sorted(results.items())),
+             "similar_answers": similar.as_json(), "summary_sections": sections}  # fmt: skip
     with atomic_write(store_path, newline="") as f:
         f.write(json.dumps(store, indent=1))
-    write_reports(out, lab, store["results"], releases)
-    return {"graded": sorted(graded), "skipped": skipped, "problems": problems,
+    write_reports(out, lab, store["results"], releases, sections=sections)
+    return {"graded": sorted(graded), "skipped": skipped, "problems": problems, "notes": cautions,
             "results": store["results"]}  # fmt: skip
 
 
-def _dispatch(jobs, template, lab, settings, workers, scheduler, on_result) -> dict[str, dict]:
+def _dispatch(jobs, template, cells, lab, settings, workers, scheduler, on_result) -> dict:
     if not jobs:
         return {}
     from distributed import Client, LocalCluster, as_completed
@@ -373,10 +405,12 @@ def _dispatch(jobs, template, lab, settings, workers, scheduler, on_result) -> d
     if scheduler:
         client, cluster = Client(scheduler, timeout="30s"), None
     else:
-        cluster = LocalCluster(
-            n_workers=max(1, int(workers)), threads_per_worker=1, processes=True,
-            dashboard_address=None, memory_limit=0,
-        )  # fmt: skip
+        with warnings.catch_warnings():  # another cluster's port in use is not our concern
+            warnings.filterwarnings("ignore", message=r".*[Pp]ort \d+ is already in use")
+            cluster = LocalCluster(
+                n_workers=max(1, int(workers)), threads_per_worker=1, processes=True,
+                dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR,
+            )  # fmt: skip
         client = Client(cluster)
     graded: dict[str, dict] = {}
     try:
@@ -384,8 +418,9 @@ def _dispatch(jobs, template, lab, settings, workers, scheduler, on_result) -> d
         futures = {}
         for sid, (notebooks, notes, digest) in jobs.items():
             future = client.submit(
-                grade_student, sid, notebooks, shared, lab, cell_timeout=settings.cell_timeout,
-                timeout=settings.timeout, memory_limit=settings.memory_limit, pure=False,
+                grade_student, sid, notebooks, shared, lab, tests=cells[0], manual=cells[1],
+                cell_timeout=settings.cell_timeout, timeout=settings.timeout,
+                memory_limit=settings.memory_limit, sandbox=settings.sandbox, pure=False,
                 key=f"grade-{sid}-{digest[:12]}",
             )  # fmt: skip
             futures[future] = (sid, notes, digest)

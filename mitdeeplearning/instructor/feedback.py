@@ -47,6 +47,10 @@ WITHHELD = (
     "which hold the hidden tests]"
 )
 HIDDEN_LINE = "[hidden test]"
+#: Caps on what a page shows, applied before it is drawn: characters of one text output, the
+#: base64 of one image, outputs of one cell, and characters of all outputs of the page.
+MAX_OUTPUT_CHARS, MAX_IMAGE_CHARS = 20_000, 2_000_000
+MAX_CELL_OUTPUTS, MAX_PAGE_CHARS = 50, 4_000_000
 _TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3",
          "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "span", "strong",
          "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul"}  # fmt: skip
@@ -86,10 +90,16 @@ def _text(value) -> str:
 
 
 def _scrub(text: str, lines: list[str]) -> str:
-    """`text` with each of `lines` cut out, also as Python, JSON and HTML write it escaped."""
+    """`text` with each of `lines` cut out, also as Python, JSON and HTML write it escaped, and
+    cut to `MAX_OUTPUT_CHARS` (what a hidden line crossing the cut leaves is cut out first)."""
+    longest = max((len(json.dumps(line)) for line in lines), default=0)
+    size = len(text)
+    text = text[: MAX_OUTPUT_CHARS + 8 * longest]  # an escaped form is at most ~6x longer
     for line in lines:
         for form in {line, repr(line)[1:-1], json.dumps(line)[1:-1], html.escape(line)}:
             text = text.replace(form, HIDDEN_LINE)
+    if size > MAX_OUTPUT_CHARS:
+        text = text[:MAX_OUTPUT_CHARS] + f"\n[... {size - MAX_OUTPUT_CHARS:,} characters not shown]"
     return text
 
 
@@ -114,10 +124,13 @@ def _output(output: dict, lines: list[str]) -> dict | None:
     if kind not in ("display_data", "execute_result"):
         return None
     data = {}
-    for mime, value in (output.get("data") or {}).items():
+    raw = output.get("data")
+    for mime, value in (raw if isinstance(raw, dict) else {}).items():
         value = _text(value)
-        if mime in _SHOWN and (not mime.startswith("image/") or _BASE64.match(value)):
-            data[mime] = _scrub(value, lines)
+        if mime.startswith("image/") and len(value) > MAX_IMAGE_CHARS:
+            data.setdefault("text/plain", f"[an image of {len(value):,} characters, not shown]")
+        elif mime in _SHOWN and (not mime.startswith("image/") or _BASE64.match(value)):
+            data[mime] = value if mime.startswith("image/") else _scrub(value, lines)
     clean = {"output_type": kind, "data": data, "metadata": {}}
     if kind == "execute_result":
         count = output.get("execution_count")
@@ -130,7 +143,7 @@ def student_view(notebook: dict, given: set[str] = frozenset()) -> dict:
 
     `given`: the (stripped) sources of the release's code cells, whose outputs are shown
     whatever their code reaches for (the course's own set-up code)."""
-    lines = hidden_lines(notebook)
+    lines, budget = hidden_lines(notebook), MAX_PAGE_CHARS
     notebook["metadata"] = {k: v for k, v in notebook.get("metadata", {}).items()
                             if k in ("kernelspec", "language_info")}  # fmt: skip
     for cell in notebook["cells"]:
@@ -144,9 +157,28 @@ def student_view(notebook: dict, given: set[str] = frozenset()) -> dict:
         if not meta.get("locked") and source.strip() not in given and _reads_kernel(source):
             cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": WITHHELD}]
             continue
-        outputs = [_output(o, lines) for o in cell.get("outputs", []) if isinstance(o, dict)]
-        cell["outputs"] = [o for o in outputs if o is not None]
+        cell["outputs"], budget = _capped_outputs(cell.get("outputs"), lines, budget)
     return notebook
+
+
+def _capped_outputs(outputs, lines: list[str], budget: int) -> tuple[list[dict], int]:
+    """The clean outputs of one cell within the caps, and what is left of the page's budget."""
+    outputs = [o for o in outputs if isinstance(o, dict)] if isinstance(outputs, list) else []
+    kept = []
+    for output in outputs[:MAX_CELL_OUTPUTS]:
+        if budget <= 0:
+            break
+        clean = _output(output, lines)
+        if clean is not None:
+            kept.append(clean)
+            budget -= len(json.dumps(clean))
+    if len(kept) < len(outputs):
+        note = (
+            f"[{len(outputs) - len(kept):,} more outputs not shown: a page shows at most "
+            f"{MAX_CELL_OUTPUTS} per cell and {MAX_PAGE_CHARS:,} characters in all]"
+        )
+        kept.append({"output_type": "stream", "name": "stdout", "text": note})
+    return kept, budget
 
 
 def _allowed(tag: str, name: str, value: str) -> bool:

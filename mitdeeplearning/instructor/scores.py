@@ -4,11 +4,12 @@ nbgrader writes each grade into the scratch course's gradebook, a SQLite file in
 the student's code runs: a submission can rewrite it (``sqlite3`` is in the standard library).
 The executed notebook is what nbgrader wrote from the kernel's messages after restoring every
 locked cell. So the scores are computed here, outside the sandbox, from that notebook's test
-cells, by nbgrader's own rule (`nbgrader.utils.determine_grade`): a test cell that raised or
-wrote to stderr earns nothing, one whose result is a number earns that many points (partial
-credit, at most the cell's points), any other earns all its points. Which cells count, their
-points and their code come from the course's own copy (`graded_tests`), never from the notebook:
-a test cell that is missing, doubled or not the course's code earns nothing, and says so.
+cells, by nbgrader's own rule (`nbgrader.utils.determine_grade`): a test cell that was not
+run, raised or wrote to stderr earns nothing, one whose result is a number earns that many
+points (partial credit, at most the cell's points), any other earns all its points. Which
+cells count, their points and their code come from the course's own copy (`graded_tests`),
+never from the notebook: a test cell that is missing, doubled, not the course's code or not
+run earns nothing, and says so.
 
 The notebook is read defensively: any part of it may be of the wrong type.
 """
@@ -48,6 +49,14 @@ def graded_tests(notebook: Mapping) -> dict[str, tuple[float, str]]:
             continue
         tests[meta["grade_id"]] = (float(meta.get("points", 0)), _text(cell.get("source")) or "")
     return tests
+
+
+def _without_added_back_note(source: str | None, grade_id: str) -> str | None:
+    """`source` without the line nbgrader puts above a test cell it added back to a notebook
+    that had lost it (``OverwriteCells.add_missing_cells``): the rest is the course's code."""
+    note = (f"# This cell (id:{grade_id}) was missing from the submission. It was added back "
+            "by nbgrader.\n\n")  # fmt: skip
+    return source[len(note) :] if source is not None and source.startswith(note) else source
 
 
 def _cell_score(cell: dict, points: float) -> tuple[float, str | None]:
@@ -104,8 +113,10 @@ def score_notebook(
             reason = "is missing from the graded notebook"
         elif len(copies) > 1:
             reason = f"appears {len(copies)} times in the graded notebook"
-        elif _text(copies[0].get("source")) != source:
+        elif _without_added_back_note(_text(copies[0].get("source")), grade_id) != source:
             reason = "is not the course's code in the graded notebook"
+        elif not isinstance(copies[0].get("execution_count"), int):
+            reason = "was not run"
         if reason:
             scores[grade_id] = [0.0, points]
             problems.append(f"test cell {grade_id} {reason}: no points")

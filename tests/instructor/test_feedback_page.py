@@ -188,3 +188,31 @@ def test_history_reached_another_way_is_withheld_but_the_courses_own_code_is_sho
     text = "".join(shown.text)
     assert text.count(WITHHELD) == 1 and text.count("printed-marker-7") == 1
     assert text.index(WITHHELD) < text.index("printed-marker-7")
+
+
+def test_outputs_are_capped_before_the_page_is_drawn(tmp_path):
+    """A 12 MB display output once kept a page rendering for 25 minutes: every output is cut
+    to its cap first, a cell shows at most MAX_CELL_OUTPUTS, and the page a bounded total."""
+    import time
+
+    from mitdeeplearning.instructor import feedback
+
+    huge = "x" * 12_000_000
+    notebook = exercises_notebook()
+    notebook.cells.append(_cell("display(raw)", [
+        {"output_type": "display_data", "data": {"text/html": f"<p>{huge}</p>",
+                                                 "text/plain": huge}, "metadata": {}},
+        {"output_type": "display_data", "data": {"image/png": "A" * 5_000_000}, "metadata": {}},
+    ]))  # fmt: skip
+    notebook.cells.append(_cell("for i in range(10_000): print(i)", [
+        {"output_type": "stream", "name": "stdout", "text": f"{i}\n"} for i in range(10_000)
+    ]))  # fmt: skip
+    path = tmp_path / "Exercises.ipynb"
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    tic = time.perf_counter()
+    page = feedback_html(path, {"test_roc": (2.0, 2.0)})
+    assert time.perf_counter() - tic < 60  # minutes before the caps; a few seconds with them
+    assert len(page) < 2 * feedback.MAX_PAGE_CHARS
+    assert f"{12_000_007 - feedback.MAX_OUTPUT_CHARS:,} characters not shown" in page
+    assert "an image of 5,000,000 characters, not shown" in page
+    assert f"{10_000 - feedback.MAX_CELL_OUTPUTS:,} more outputs not shown" in page

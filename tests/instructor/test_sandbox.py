@@ -163,3 +163,19 @@ def test_the_problem_is_one_sentence_with_a_fix(monkeypatch):
         assert problem.startswith("bubblewrap is not installed") and "package" in problem
     else:
         assert "needs Linux" in problem
+
+
+def test_the_kernel_spec_starts_the_kernel_in_a_sandbox_of_its_own(tmp_path):
+    import json
+
+    from mitdeeplearning.instructor import kernel_sandbox
+
+    spec = json.loads((kernel_sandbox.write_kernel_spec(tmp_path) / "kernel.json").read_text())
+    assert spec["argv"][1:3] == ["-m", "mitdeeplearning.instructor.kernel_sandbox"]
+    assert spec["interrupt_mode"] == "message"  # a signal would reach bubblewrap, not the kernel
+    command = kernel_sandbox.command("/tmp/k.json", "/tmp/course", "/tmp/course/run", ["--x=1"])
+    joined = " ".join(command)
+    assert "--unshare-pid" in command and "--die-with-parent" in command
+    assert "--ro-bind /tmp/course /tmp/course --bind /tmp/course/run /tmp/course/run" in joined
+    assert "--unsetenv JPY_PARENT_PID" in joined  # its parent is bubblewrap's init
+    assert command[-4:] == ["ipykernel_launcher", "-f", "/tmp/k.json", "--x=1"]

@@ -28,6 +28,8 @@ def _graded(**outputs) -> dict:
         grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
         if grade_id in outputs:
             cell["outputs"] = outputs[grade_id]
+        if cell["cell_type"] == "code":
+            cell["execution_count"] = 1
     return notebook
 
 
@@ -71,6 +73,17 @@ def test_a_result_above_the_points_earns_nothing_and_says_so():
     assert problems == ["test cell test_roc: its result 7 is more than its 2 points: no points"]
 
 
+def test_a_test_cell_that_was_not_run_earns_nothing():
+    # A run stopped half-way (a time limit) leaves the notebook as submitted: test cells with
+    # no outputs, which would otherwise look like passing ones.
+    notebook = _graded()
+    for cell in notebook["cells"]:
+        cell["execution_count"] = None
+    scores, problems = score_notebook(notebook, _tests())
+    assert scores == {"test_pointing": [0.0, 2.0], "test_roc": [0.0, 2.0]}
+    assert problems[0] == "test cell test_pointing was not run: no points"
+
+
 def test_spoiled_test_cells_earn_nothing_with_a_reason():
     notebook = _graded()
     tests = _tests()
@@ -81,6 +94,13 @@ def test_spoiled_test_cells_earn_nothing_with_a_reason():
     assert scores["test_roc"] == [0.0, 2.0]
     assert problems == ["test cell test_roc is not the course's code in the graded notebook: "
                         "no points"]  # fmt: skip
+    # the note nbgrader puts above a test cell it added back is not a change of the code
+    added = copy.deepcopy(notebook)
+    cell = next(c for c in added["cells"] if "test_roc" in json.dumps(c["metadata"]))
+    cell["source"] = ("# This cell (id:test_roc) was missing from the submission. It was added "
+                      "back by nbgrader.\n\n" + tests["test_roc"][1])  # fmt: skip
+    assert score_notebook(added, tests) == ({"test_pointing": [2.0, 2.0],
+                                             "test_roc": [2.0, 2.0]}, [])  # fmt: skip
     doubled = copy.deepcopy(notebook)
     doubled["cells"].append(copy.deepcopy(cell))
     assert "appears 2 times" in score_notebook(doubled, tests)[1][0]
@@ -158,7 +178,10 @@ def test_the_same_scores_as_nbgraders_gradebook_on_real_runs(demo_course, tmp_pa
         expected = {k: list(v) for k, v in gradebook[student]["cells"].items() if k in tests}
         assert scores == expected, student
         assert problems == []
-    assert {s: sum(v[0] for v in score_notebook(json.loads(
-        (scratch / "autograded" / s / "exercises" / "Exercises.ipynb").read_text()), tests)[0]
-        .values()) for s in students} == {"honest": 4.0, "wrong": 2.0, "noisy": 2.0, "untouched": 0.0}  # fmt: skip
+    totals = {}
+    for s in students:
+        path = scratch / "autograded" / s / "exercises" / "Exercises.ipynb"
+        scores = score_notebook(json.loads(path.read_text()), tests)[0]
+        totals[s] = sum(score for score, _ in scores.values())
+    assert totals == {"honest": 4.0, "wrong": 2.0, "noisy": 2.0, "untouched": 0.0}
     shutil.rmtree(scratch)
