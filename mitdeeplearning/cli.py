@@ -269,6 +269,8 @@ def _cmd_autograde(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     print(f"grades: {out / 'grades.csv'}  summary: {out / 'summary.md'}  "
           f"feedback: {out / 'feedback'}")  # fmt: skip
+    if (out / "logs").is_dir():
+        print(f"what nbgrader and each student's kernel printed: {out / 'logs'}")
     return 0
 
 

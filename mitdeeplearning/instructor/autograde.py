@@ -370,6 +370,7 @@ def autograde(
     ]
     feedback_root = out / "feedback"
     for sid, result in graded.items():
+        _write_log(out / "logs", sid, result.pop("log", None))
         results[sid] = result
         pages = result.pop("feedback", {})
         if not pages:
@@ -395,6 +396,16 @@ def autograde(
     write_reports(out, lab, store["results"], releases, sections=sections)
     return {"graded": sorted(graded), "skipped": skipped, "problems": problems, "notes": cautions,
             "results": store["results"]}  # fmt: skip
+
+
+def _write_log(folder: Path, sid: str, text: str | None) -> None:
+    """Keep what nbgrader and the kernel printed for `sid` (start-up lines, warnings, the
+    errors behind a stopped run) in ``<out>/logs/<sid>.log``, off the terminal."""
+    if text is None:
+        return
+    folder.mkdir(exist_ok=True)
+    with atomic_write(folder / f"{sid}.log") as f:
+        f.write(text)
 
 
 def _dispatch(jobs, template, cells, lab, settings, workers, scheduler, on_result) -> dict:

@@ -38,13 +38,15 @@ from .kernel_sandbox import COURSE_VARIABLE, write_kernel_spec
 from .sandbox import SandboxTimeout, run_sandboxed, sandbox_problem
 from .scores import score_notebook
 
+#: The end of what nbgrader and the kernel printed that is kept, for the run's log.
+MAX_LOG_CHARS = 200_000
 #: The largest graded notebook read back (its outputs are capped before the page is drawn).
 MAX_GRADED_BYTES = 64 * 1024**2
 
 
-def _nbgrader(scratch: Path, job: dict) -> tuple[list[str], bool]:
-    """Run nbgrader autograde on the scratch course; return the problems (none if it ran) and
-    whether it was stopped at the time limit."""
+def _nbgrader(scratch: Path, job: dict) -> tuple[list[str], bool, str]:
+    """Run nbgrader autograde on the scratch course; return the problems (none if it ran),
+    whether it was stopped at the time limit, and what nbgrader and the kernel printed."""
     student, lab = job["student"], job["lab"]
     command = [
         sys.executable, "-m", "nbgrader", "autograde", lab, f"--student={student}", "--create",
@@ -69,11 +71,12 @@ def _nbgrader(scratch: Path, job: dict) -> tuple[list[str], bool]:
         done = run_sandboxed(command, writable=[scratch], cwd=scratch, env=env,
                              timeout=job["timeout"], sandbox=sandbox)  # fmt: skip
     except SandboxTimeout as exc:
-        return [f"grading stopped: {exc}"], True
+        return [f"grading stopped: {exc}"], True, ""
+    printed = (done.stdout + done.stderr)[-MAX_LOG_CHARS:]
     if done.returncode == 0:
-        return [], False
-    lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-    return [f"grading stopped: {(lines[-1] if lines else 'nbgrader failed')[:300]}"], False
+        return [], False, printed
+    lines = [line.strip() for line in printed.splitlines() if line.strip()]
+    return [f"grading stopped: {(lines[-1] if lines else 'nbgrader failed')[:300]}"], False, printed
 
 
 def _read_graded(path: Path) -> tuple[dict | None, str | None]:
@@ -104,7 +107,7 @@ def run(job: dict, template: bytes) -> dict:
         result["sandbox_problem"] = (
             sandbox_problem() if job["sandbox"] else "the sandbox was turned off (Settings)."
         )
-        stopped, killed = _nbgrader(scratch, job)
+        stopped, killed, result["log"] = _nbgrader(scratch, job)
         result["problems"] += stopped
         given = release_code(scratch / "release" / job["lab"])
         graded_folder = scratch / "autograded" / job["student"] / job["lab"]

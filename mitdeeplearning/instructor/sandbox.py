@@ -75,12 +75,34 @@ def sandbox_problem() -> str | None:
     return None
 
 
+def _python_under_tmp() -> list[str]:
+    """The folders this Python runs from (its prefixes and import path) that lie under /tmp,
+    which the sandbox replaces by an empty folder: a virtual environment or a checkout there
+    must stay visible, read-only, for the command to start."""
+    tmp = Path("/tmp").resolve()
+    found = []
+    for entry in {sys.prefix, sys.exec_prefix, sys.base_prefix, *sys.path}:
+        path = Path(entry or ".").absolute()
+        resolved = path.resolve() if path.exists() else None
+        if (
+            resolved is not None
+            and path.is_dir()
+            and (tmp in resolved.parents or tmp in path.parents)
+        ):
+            found += [str(path)] + ([str(resolved)] if resolved != path else [])
+    # a folder inside another is bound with it
+    found = sorted(set(found))
+    return [p for p in found if not any(p.startswith(q + os.sep) for q in found)]
+
+
 def _bwrap_options(writable: Sequence[str | os.PathLike]) -> list[str]:
     options = [
         "bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
         "--die-with-parent", "--new-session",
         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
     ]  # fmt: skip
+    for folder in _python_under_tmp():
+        options += ["--ro-bind", folder, folder]
     for folder in writable:
         path = str(Path(folder).absolute())
         options += ["--bind", path, path]

@@ -133,6 +133,9 @@ def test_no_submission_reaches_another_or_the_grader(demo_course, tmp_path):
     assert float(rows["honest"]["score"]) == 2.0 and set(rows) == set(students)
     assert json.loads((out / "results.json").read_text())["results"]["honest"]["score"] == 2.0
     assert reached == []  # the service on this machine never saw a connection
+    # what nbgrader and the kernels printed is kept per student, off the terminal
+    assert "[AutogradeApp | INFO]" in (out / "logs" / "honest.log").read_text()
+    assert set(p.stem for p in (out / "logs").iterdir()) == set(students)
     assert all(not r.get("sandbox_problem") for r in results.values())
 
 
