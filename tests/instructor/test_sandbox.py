@@ -179,3 +179,25 @@ def test_the_kernel_spec_starts_the_kernel_in_a_sandbox_of_its_own(tmp_path):
     assert "--ro-bind /tmp/course /tmp/course --bind /tmp/course/run /tmp/course/run" in joined
     assert "--unsetenv JPY_PARENT_PID" in joined  # its parent is bubblewrap's init
     assert command[-4:] == ["ipykernel_launcher", "-f", "/tmp/k.json", "--x=1"]
+
+
+@needs_sandbox
+def test_a_python_that_lives_under_tmp_still_starts_inside(tmp_path):
+    # /tmp is an empty folder inside the sandbox: a virtual environment (or a checkout) under
+    # it, as CI's clean clone may be, must stay visible for the command to start at all.
+    import venv
+    from pathlib import Path
+
+    venv.create(tmp_path / "env", system_site_packages=True, with_pip=False)
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import sys\n"
+        "from mitdeeplearning.instructor.sandbox import run_sandboxed\n"
+        "done = run_sandboxed([sys.executable, '-c', 'import sys; print(sys.prefix)'],"
+        " writable=[], timeout=60)\n"
+        "print(done.returncode, done.stdout.strip(), done.stderr.strip()[-200:])\n"
+    )
+    done = subprocess.run([str(tmp_path / "env" / "bin" / "python"), "-c", script],
+                          capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    assert done.stdout.split()[:2] == ["0", str(tmp_path / "env")], done.stdout + done.stderr
